@@ -1,0 +1,41 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pgtally/config/diagnostic.h"
+#include "pgtally/config/exporter_config.h"
+
+namespace pgtally {
+
+// What the command line says; unset fields leave the config file's (or the default) value.
+struct Flags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen_address;
+  std::optional<std::string> telemetry_path;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  std::optional<std::string> scrape_timeout;
+  std::optional<bool> builtin_collectors;
+  std::vector<std::string> collector_paths;
+  std::vector<std::string> disabled_collectors;
+  bool help = false;
+  bool version = false;
+};
+
+// Parses --flag=value and --flag value forms. Returns an error message for an unknown flag or a
+// missing value.
+std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flags& flags);
+
+// Builds the effective configuration: defaults, then the config file, then DATA_SOURCE_NAME
+// from `data_source_name_env`, then flags. Returns every problem found.
+Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env, ExporterConfig& config);
+
+// Where the built-in collectors are: share/pgtally/queries next to the binary's bin directory
+// (true both in a build tree and in an installation), else the system-wide locations.
+std::string FindBuiltinCollectorsDir();
+
+std::string UsageText();
+
+}  // namespace pgtally

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pgtally/collect/self_metrics.h"
+#include "pgtally/collect/target.h"
+#include "pgtally/config/collector_spec.h"
+
+namespace pgtally {
+
+// One finished scrape, serialized once and shared by every request that asked for it.
+struct ScrapeOutput {
+  std::string body;  // text exposition format 0.0.4
+  bool up = false;
+  std::chrono::system_clock::time_point finished;
+};
+
+// The scrape engine behind /metrics: owns the target, the collectors and the self-metrics.
+// Thread-safe. Concurrent requests coalesce: a request that arrives while a scrape is running
+// waits for that scrape and gets its result, so the database sees each query once.
+class Exporter {
+ public:
+  Exporter(TargetOptions target, std::vector<CollectorSpec> collectors);
+
+  // Scrapes within `budget` (or joins the scrape in progress). Never throws.
+  std::shared_ptr<const ScrapeOutput> Scrape(Millis budget);
+
+  // The most recent finished scrape, or nullptr before the first.
+  std::shared_ptr<const ScrapeOutput> last() const;
+  const std::string& target_name() const { return target_.display_name(); }
+  std::size_t collector_count() const { return collectors_->size(); }
+
+ private:
+  std::shared_ptr<const ScrapeOutput> RunScrape(Millis budget);
+
+  std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
+  SelfMetrics self_metrics_;
+  Target target_;  // used by the one running scrape only
+
+  mutable std::mutex mutex_;
+  std::shared_future<std::shared_ptr<const ScrapeOutput>> in_flight_;  // valid while one runs
+  std::shared_ptr<const ScrapeOutput> last_;
+};
+
+// pgtally_build_info's labels.
+std::string_view BuildVersion();
+std::string_view BuildRevision();
+
+}  // namespace pgtally

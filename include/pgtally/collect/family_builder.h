@@ -1,0 +1,62 @@
+#pragma once
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "pgtally/config/collector_spec.h"
+
+namespace pgtally {
+
+// A query result as the builder sees it: rows of text cells, addressed by column name.
+class Table {
+ public:
+  virtual ~Table() = default;
+  virtual int rows() const = 0;
+  // The column's index, or -1 when there is none.
+  virtual int Column(const std::string& name) const = 0;
+  // The cell's text, or nullopt for NULL.
+  virtual std::optional<std::string_view> Get(int row, int column) const = 0;
+};
+
+// Samples a builder left out, by reason. They are counted, never fatal.
+struct DropCounts {
+  std::size_t duplicate = 0;      // a row repeated another row's label values
+  std::size_t invalid_value = 0;  // a value cell that is not a number
+  std::size_t limit = 0;          // past the collector's max_series
+
+  std::size_t total() const { return duplicate + invalid_value + limit; }
+};
+
+// Turns the rows of one collector into metric families, one per value column, in the order of
+// the spec. Rows from several databases can be added in turn (each with its own extra labels);
+// a repeated label set is dropped and counted rather than emitted twice.
+class FamilyBuilder {
+ public:
+  explicit FamilyBuilder(const CollectorSpec& spec);
+
+  // Adds every row of `table`. `extra_labels` (such as datname) come first on every series.
+  // Returns an error message, and adds nothing, when a declared column is missing.
+  std::optional<std::string> Add(const Table& table,
+                                 const std::vector<prometheus::ClientMetric::Label>& extra_labels);
+
+  const DropCounts& drops() const { return drops_; }
+  std::size_t series() const { return series_; }
+  // The families built so far; families without samples are left out.
+  std::vector<prometheus::MetricFamily> Take();
+
+ private:
+  const CollectorSpec& spec_;
+  std::vector<prometheus::MetricFamily> families_;
+  std::unordered_set<std::string> seen_;
+  DropCounts drops_;
+  std::size_t series_ = 0;
+};
+
+}  // namespace pgtally

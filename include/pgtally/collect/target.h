@@ -1,0 +1,87 @@
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pgtally/collect/self_metrics.h"
+#include "pgtally/config/collector_spec.h"
+#include "pgtally/pg/connection.h"
+
+namespace pgtally {
+
+struct TargetOptions {
+  std::string dsn;
+  Millis connect_timeout{5000};
+  Millis default_timeout{10000};
+  Millis lock_timeout{1000};
+  // scope: database collectors run on databases whose whole name matches include and not exclude.
+  std::optional<std::regex> include_databases;
+  std::optional<std::regex> exclude_databases;
+};
+
+// What happened to one collector during a scrape.
+struct CollectorReport {
+  enum class State { kSuccess, kFailed, kSkipped };
+  std::string collector;
+  State state = State::kSkipped;
+  std::string skip_reason;  // "version", "role" or "unavailable" for skipped collectors
+  double duration_seconds = 0;
+  std::size_t series = 0;
+};
+
+struct TargetScrape {
+  bool up = false;
+  std::vector<prometheus::MetricFamily> families;
+  std::vector<CollectorReport> reports;
+};
+
+// One PostgreSQL server and the collectors run against it. Keeps one persistent connection per
+// database (the DSN's own database, plus each database that scope: database collectors visit),
+// reconnects with backoff when one breaks, and caches results of collectors with a cache_ttl.
+// Not thread-safe: the owner runs one Scrape at a time.
+class Target {
+ public:
+  Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
+         SelfMetrics& self_metrics);
+  ~Target();
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+
+  // Runs every applicable collector. Never throws; pg_up comes from this scrape alone.
+  TargetScrape Scrape(pg::Clock::time_point deadline);
+
+  // The DSN with its password masked, for logs and pages.
+  const std::string& display_name() const { return display_name_; }
+
+ private:
+  struct Database;
+  struct CacheEntry;
+  struct Fragment;
+
+  // The connection to `dbname` ("" is the DSN's own), connecting if needed and allowed by backoff.
+  pg::Connection* Connect(const std::string& dbname, pg::Clock::time_point deadline,
+                          std::optional<pg::Error>& error);
+  std::optional<std::vector<std::string>> ListDatabases(pg::Connection& conn,
+                                                        pg::Clock::time_point deadline);
+  // Runs (or serves from cache) one collector on one database.
+  Fragment Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
+               const std::string& datname_label, pg::Clock::time_point deadline);
+  void LogFailure(const CollectorSpec& spec, const std::string& dbname, const pg::Error& error);
+
+  TargetOptions options_;
+  std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
+  SelfMetrics& self_metrics_;
+  std::string display_name_;
+  std::map<std::string, std::unique_ptr<Database>> databases_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<CacheEntry>> cache_;
+  bool was_up_ = true;  // for logging state changes once, not on every scrape
+};
+
+}  // namespace pgtally

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pgtally/config/collector_spec.h"
+#include "pgtally/config/diagnostic.h"
+
+namespace pgtally {
+
+// Collectors read from one or more files, with every problem found on the way. Loading never
+// stops at the first error, so a user sees all of them at once.
+struct LoadedCollectors {
+  std::vector<CollectorSpec> collectors;
+  Diagnostics errors;
+
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses one collector file's text. `filename` is used in diagnostics only.
+LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename);
+
+// Loads every path in order: a file, or a directory whose *.yaml / *.yml files are read in name
+// order. Checks names across all files (collectors and metrics must be unique).
+LoadedCollectors LoadCollectors(const std::vector<std::string>& paths);
+
+// Appends an error for every collector or metric name that is defined twice.
+void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors);
+
+// Prometheus naming rules. Metric names may not contain ':' (reserved for recording rules).
+bool IsValidMetricName(std::string_view name);
+bool IsValidLabelName(std::string_view name);
+
+}  // namespace pgtally

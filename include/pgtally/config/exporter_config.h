@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pgtally/config/diagnostic.h"
+#include "pgtally/config/duration.h"
+
+namespace pgtally {
+
+enum class LogFormat { kLogfmt, kJson };
+
+// Everything pgtally is told by its config file, environment and flags (in rising precedence).
+// The defaults here are the documented defaults.
+struct ExporterConfig {
+  // libpq connection string: a postgresql:// URI or key=value pairs.
+  std::string data_source_name;
+
+  // Collector files and directories. The built-in directory comes first unless disabled.
+  bool builtin_collectors = true;
+  std::string builtin_collectors_dir;  // empty: found next to the binary
+  std::vector<std::string> collector_paths;
+  std::vector<std::string> disabled_collectors;
+
+  // Which databases scope: database collectors run on (POSIX extended regexes, whole-name match).
+  std::string include_databases;  // empty: all that accept connections
+  std::string exclude_databases;
+
+  Millis connect_timeout{5000};
+  Millis default_collector_timeout{10000};
+  Millis lock_timeout{1000};
+  Millis scrape_timeout{10000};  // when the scraper sends no X-Prometheus-Scrape-Timeout-Seconds
+
+  std::string listen_address = ":9187";
+  std::string telemetry_path = "/metrics";
+
+  std::string log_level = "info";
+  LogFormat log_format = LogFormat::kLogfmt;
+};
+
+// Reads a pgtally.yaml file into `config`, leaving keys it does not set untouched.
+// Returns every problem found; `config` is only meaningful when none were.
+Diagnostics LoadExporterConfigFile(const std::string& path, ExporterConfig& config);
+Diagnostics ParseExporterConfig(std::string_view text, const std::string& filename,
+                                ExporterConfig& config);
+
+std::optional<LogFormat> ParseLogFormat(std::string_view text);
+
+}  // namespace pgtally

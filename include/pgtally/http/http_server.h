@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pgtally/collect/exporter.h"
+#include "pgtally/config/duration.h"
+
+namespace pgtally {
+
+struct HttpOptions {
+  std::string listen_address = ":9187";  // [host]:port; port 0 picks a free one
+  std::string telemetry_path = "/metrics";
+  Millis default_scrape_timeout{10000};  // when the request has no X-Prometheus-Scrape-Timeout-Seconds
+  int threads = 8;
+};
+
+// The HTTP endpoints, served by CivetWeb: the telemetry path, / (a landing page), /healthz
+// (the process is alive) and /readyz (ready to serve; reports database reachability in its
+// body but never fails because of it). Handlers see the whole request, so headers such as the
+// scrape timeout are honoured. Serving starts in the constructor and stops in the destructor.
+class HttpServer {
+ public:
+  // Throws std::runtime_error when it cannot listen (address in use, bad address).
+  HttpServer(HttpOptions options, Exporter& exporter);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The ports actually bound, in listening order (useful with port 0).
+  std::vector<int> ports() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The CivetWeb form of a Prometheus-style listen address: ":9187" -> "9187".
+std::string CivetListeningPorts(const std::string& listen_address);
+
+// The scrape budget for a request: the scraper's timeout less a margin, else the default.
+Millis ScrapeBudget(const char* timeout_header, Millis default_timeout);
+
+}  // namespace pgtally

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pgtally/config/duration.h"
+
+namespace pgtally::pg {
+
+using Clock = std::chrono::steady_clock;
+
+struct ConnDeleter {
+  void operator()(PGconn* conn) const noexcept { PQfinish(conn); }
+};
+struct ResultDeleter {
+  void operator()(PGresult* result) const noexcept { PQclear(result); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// Why a query or connection attempt failed. Messages never contain the password.
+struct Error {
+  enum class Kind {
+    kTimeout,     // statement_timeout fired, or the client deadline passed
+    kSql,         // the server rejected the statement
+    kConnection,  // no connection, or it broke
+  };
+  Kind kind = Kind::kSql;
+  std::string sqlstate;  // five characters for server errors, empty otherwise
+  std::string message;
+};
+
+// A query's rows, read-only. Owns the PGresult.
+class Rows {
+ public:
+  explicit Rows(ResultPtr result) : result_(std::move(result)) {}
+
+  int rows() const { return PQntuples(result_.get()); }
+  int columns() const { return PQnfields(result_.get()); }
+  // The column's index, or -1 when the result has no such column.
+  int Column(const std::string& name) const { return PQfnumber(result_.get(), ("\"" + name + "\"").c_str()); }
+  std::string_view ColumnName(int column) const { return PQfname(result_.get(), column); }
+  bool IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+  std::string_view Get(int row, int column) const {
+    return {PQgetvalue(result_.get(), row, column),
+            static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
+  }
+
+ private:
+  ResultPtr result_;
+};
+
+// Rows, or the error that prevented them.
+struct QueryOutcome {
+  std::optional<Rows> rows;
+  Error error;
+
+  bool ok() const { return rows.has_value(); }
+};
+
+struct ConnectOptions {
+  std::string dsn;      // as the user gave it
+  std::string dbname;   // empty: the DSN's database
+  Millis connect_timeout{5000};
+};
+
+// One libpq connection to one database. Every wait on the network has a deadline: connecting
+// and querying use libpq's asynchronous API and poll(), so a hung server or network costs at
+// most the deadline. A connection that misses a deadline or breaks is closed; the owner decides
+// when to connect again. Not thread-safe: one scrape at a time uses a connection.
+class Connection {
+ public:
+  explicit Connection(ConnectOptions options);
+
+  // Connects (closing any previous connection). On failure returns the error and stays closed.
+  std::optional<Error> Connect(Clock::time_point deadline);
+  bool connected() const;
+  void Close() { conn_.reset(); }
+
+  // One statement with the simple query protocol, outside any transaction we open.
+  QueryOutcome Exec(std::string_view sql, Clock::time_point deadline);
+
+  // One statement through the extended protocol (which refuses multiple statements) inside
+  // BEGIN READ ONLY with statement_timeout and lock_timeout set for that transaction only.
+  QueryOutcome ExecReadOnly(std::string_view sql, Millis statement_timeout, Millis lock_timeout,
+                            Clock::time_point deadline);
+
+  const ConnectOptions& options() const { return options_; }
+
+ private:
+  // Waits for the query in flight to finish; returns its last result or the first error.
+  QueryOutcome Await(Clock::time_point deadline);
+  Error Fail(Error::Kind kind, std::string message);
+
+  ConnectOptions options_;
+  ConnPtr conn_;
+};
+
+}  // namespace pgtally::pg

@@ -1,0 +1,155 @@
+#include "pgtally/cli/options.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+
+namespace pgtally {
+namespace {
+
+void SplitInto(const std::string& list, std::vector<std::string>& into) {
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const auto comma = std::min(list.find(',', start), list.size());
+    if (comma > start) into.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
+}  // namespace
+
+std::string UsageText() {
+  return R"(Usage: pgtally [flags]
+
+PostgreSQL exporter for Prometheus. Runs SQL collectors from YAML files on every scrape.
+
+The database is DATA_SOURCE_NAME (a postgresql:// URI or a key=value libpq string), or
+data_source_name in the config file. Flags override the config file.
+
+Flags:
+  --config FILE                  pgtally.yaml with connection, collectors, web and log settings
+  --web.listen-address ADDR      address to serve on (default ":9187")
+  --web.telemetry-path PATH      path of the metrics endpoint (default "/metrics")
+  --collectors.path PATH         another collector file or directory; repeatable
+  --[no-]collectors.builtin      load the built-in collectors (default on)
+  --collectors.disable NAMES     collectors not to run, comma-separated; repeatable
+  --scrape.timeout DURATION      scrape budget when Prometheus sends no timeout header (default 10s)
+  --log.level LEVEL              debug, info, warn or error (default info)
+  --log.format FORMAT            logfmt or json (default logfmt)
+  --help                         show this help
+  --version                      show the version
+)";
+}
+
+std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flags& flags) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i];
+    std::optional<std::string> inline_value;
+    if (const auto eq = name.find('='); eq != std::string::npos && name.starts_with("--")) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (name == "-h" || name == "--help") {
+      flags.help = true;
+      continue;
+    }
+    if (name == "--version") {
+      flags.version = true;
+      continue;
+    }
+    if (name == "--collectors.builtin" || name == "--no-collectors.builtin") {
+      if (inline_value) return fmt::format("{} takes no value", name);
+      flags.builtin_collectors = name == "--collectors.builtin";
+      continue;
+    }
+    const auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    std::optional<std::string>* single = nullptr;
+    if (name == "--config") {
+      single = &flags.config_file;
+    } else if (name == "--web.listen-address") {
+      single = &flags.listen_address;
+    } else if (name == "--web.telemetry-path") {
+      single = &flags.telemetry_path;
+    } else if (name == "--log.level") {
+      single = &flags.log_level;
+    } else if (name == "--log.format") {
+      single = &flags.log_format;
+    } else if (name == "--scrape.timeout") {
+      single = &flags.scrape_timeout;
+    } else if (name != "--collectors.path" && name != "--collectors.disable") {
+      return fmt::format("unknown flag \"{}\"; see --help", name);
+    }
+    const auto given = value();
+    if (!given) return fmt::format("flag {} needs a value", name);
+    if (single) {
+      *single = *given;
+    } else if (name == "--collectors.path") {
+      flags.collector_paths.push_back(*given);
+    } else {
+      SplitInto(*given, flags.disabled_collectors);
+    }
+  }
+  return std::nullopt;
+}
+
+Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env, ExporterConfig& config) {
+  Diagnostics errors;
+  if (flags.config_file) errors = LoadExporterConfigFile(*flags.config_file, config);
+  const auto flag_error = [&](std::string message) { errors.push_back({{"command line", 0, 0}, std::move(message)}); };
+
+  if (data_source_name_env && *data_source_name_env) config.data_source_name = data_source_name_env;
+  if (flags.listen_address) config.listen_address = *flags.listen_address;
+  if (flags.telemetry_path) config.telemetry_path = *flags.telemetry_path;
+  if (flags.log_level) config.log_level = *flags.log_level;
+  if (flags.log_format) {
+    if (auto format = ParseLogFormat(*flags.log_format)) {
+      config.log_format = *format;
+    } else {
+      flag_error(fmt::format("--log.format must be logfmt or json, not \"{}\"", *flags.log_format));
+    }
+  }
+  if (flags.scrape_timeout) {
+    if (auto timeout = ParseDuration(*flags.scrape_timeout); timeout && timeout->count() > 0) {
+      config.scrape_timeout = *timeout;
+    } else {
+      flag_error(fmt::format("--scrape.timeout must be a duration such as 10s, not \"{}\"", *flags.scrape_timeout));
+    }
+  }
+  if (flags.builtin_collectors) config.builtin_collectors = *flags.builtin_collectors;
+  config.collector_paths.insert(config.collector_paths.end(), flags.collector_paths.begin(), flags.collector_paths.end());
+  config.disabled_collectors.insert(config.disabled_collectors.end(), flags.disabled_collectors.begin(),
+                                    flags.disabled_collectors.end());
+
+  if (config.data_source_name.empty()) {
+    flag_error("no database to connect to: set DATA_SOURCE_NAME (for example postgresql://user@host:5432/db) "
+               "or data_source_name in the config file");
+  }
+  if (!config.telemetry_path.starts_with('/') || config.telemetry_path == "/" ||
+      config.telemetry_path == "/healthz" || config.telemetry_path == "/readyz") {
+    flag_error(fmt::format("the telemetry path must start with / and not be /, /healthz or /readyz, not \"{}\"",
+                           config.telemetry_path));
+  }
+  return errors;
+}
+
+std::string FindBuiltinCollectorsDir() {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const auto exe = fs::read_symlink("/proc/self/exe", error);
+  std::vector<fs::path> candidates;
+  if (!error) candidates.push_back(exe.parent_path().parent_path() / "share/pgtally/queries");
+  candidates.emplace_back("/usr/local/share/pgtally/queries");
+  candidates.emplace_back("/usr/share/pgtally/queries");
+  for (const auto& dir : candidates) {
+    if (fs::is_directory(dir, error)) return dir.lexically_normal().string();
+  }
+  return candidates.front().string();
+}
+
+}  // namespace pgtally

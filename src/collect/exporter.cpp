@@ -1,0 +1,127 @@
+#include "pgtally/collect/exporter.h"
+
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+namespace pgtally {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Served when a scrape fails in a way it should not; the exporter keeps running.
+constexpr std::string_view kFallbackBody = "# TYPE pg_up gauge\npg_up 0\n";
+
+std::vector<std::string> Names(const std::vector<CollectorSpec>& collectors) {
+  std::vector<std::string> names;
+  for (const auto& spec : collectors) names.push_back(spec.name);
+  return names;
+}
+
+MetricFamily Gauge(std::string name, std::string help) {
+  return {std::move(name), std::move(help), MetricType::Gauge, {}};
+}
+
+void AddSample(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+// The per-scrape gauges about pgtally itself, computed from this scrape only.
+std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrape_seconds) {
+  auto up = Gauge("pg_up", "Whether the last scrape could connect to PostgreSQL and query it (1) or not (0).");
+  AddSample(up, {}, scrape.up ? 1 : 0);
+  auto duration = Gauge("pgtally_collector_duration_seconds",
+                        "Time the collector's queries took in this scrape (or in the run a cached result came from).");
+  auto success = Gauge("pgtally_collector_success",
+                       "Whether the collector succeeded (1) or failed (0) in this scrape; see the log for why.");
+  auto series = Gauge("pgtally_collector_series", "Series the collector returned in this scrape.");
+  auto skipped = Gauge("pgtally_collector_skipped",
+                       "Collectors that did not run in this scrape: reason is version, role or unavailable "
+                       "(an optional collector whose query failed, e.g. a missing extension).");
+  for (const auto& report : scrape.reports) {
+    const std::vector<ClientMetric::Label> labels = {{"collector", report.collector}};
+    if (report.state == CollectorReport::State::kSkipped) {
+      AddSample(skipped, {{"collector", report.collector}, {"reason", report.skip_reason}}, 1);
+      continue;
+    }
+    AddSample(duration, labels, report.duration_seconds);
+    AddSample(success, labels, report.state == CollectorReport::State::kSuccess ? 1 : 0);
+    AddSample(series, labels, static_cast<double>(report.series));
+  }
+  auto total = Gauge("pgtally_scrape_duration_seconds", "Time the whole scrape took.");
+  AddSample(total, {}, scrape_seconds);
+  auto build = Gauge("pgtally_build_info", "pgtally's version and source revision; always 1.");
+  AddSample(build, {{"version", std::string(BuildVersion())}, {"revision", std::string(BuildRevision())}}, 1);
+
+  std::vector<MetricFamily> families;
+  for (auto* family : {&up, &duration, &success, &series, &skipped, &total, &build}) {
+    if (!family->metric.empty()) families.push_back(std::move(*family));
+  }
+  return families;
+}
+
+}  // namespace
+
+Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors)
+    : collectors_(std::make_shared<const std::vector<CollectorSpec>>(std::move(collectors))),
+      self_metrics_(Names(*collectors_)),
+      target_(std::move(target), collectors_, self_metrics_) {}
+
+std::shared_ptr<const ScrapeOutput> Exporter::last() const {
+  std::lock_guard lock(mutex_);
+  return last_;
+}
+
+std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
+  std::unique_lock lock(mutex_);
+  if (in_flight_.valid()) {
+    auto running = in_flight_;
+    lock.unlock();
+    return running.get();
+  }
+  std::promise<std::shared_ptr<const ScrapeOutput>> promise;
+  in_flight_ = promise.get_future().share();
+  lock.unlock();
+
+  auto output = RunScrape(budget);
+  promise.set_value(output);
+
+  lock.lock();
+  in_flight_ = {};
+  last_ = output;
+  return output;
+}
+
+std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
+  const auto start = pg::Clock::now();
+  auto output = std::make_shared<ScrapeOutput>();
+  try {
+    TargetScrape scrape = target_.Scrape(start + budget);
+    auto families = std::move(scrape.families);
+    for (auto& family : ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count())) {
+      families.push_back(std::move(family));
+    }
+    for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
+    std::ostringstream body;
+    prometheus::TextSerializer().Serialize(body, families);
+    output->body = std::move(body).str();
+    output->up = scrape.up;
+  } catch (const std::exception& e) {
+    // Nothing may end the process or fail the request: serve pg_up 0 and say why in the log.
+    spdlog::error("scrape failed: {}", e.what());
+    output->body = kFallbackBody;
+  } catch (...) {
+    spdlog::error("scrape failed with an unknown exception");
+    output->body = kFallbackBody;
+  }
+  output->finished = std::chrono::system_clock::now();
+  return output;
+}
+
+}  // namespace pgtally

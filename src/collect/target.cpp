@@ -1,0 +1,297 @@
+#include "pgtally/collect/target.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "pgtally/collect/family_builder.h"
+#include "pgtally/log/logging.h"
+#include "pgtally/pg/dsn.h"
+
+namespace pgtally {
+namespace {
+
+using pg::Clock;
+
+constexpr std::string_view kProbeSql =
+    "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_database()";
+constexpr std::string_view kDatabasesSql =
+    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
+
+constexpr Millis kMinBackoff{1000};
+constexpr Millis kMaxBackoff{10000};
+// The client waits this much longer than statement_timeout before it gives up on the server.
+constexpr Millis kClientGrace{500};
+// A collector needs at least this much of the scrape's time left to be worth starting.
+constexpr Millis kMinQueryBudget{50};
+
+class RowsTable final : public Table {
+ public:
+  explicit RowsTable(const pg::Rows& rows) : rows_(rows) {}
+  int rows() const override { return rows_.rows(); }
+  int Column(const std::string& name) const override { return rows_.Column(name); }
+  std::optional<std::string_view> Get(int row, int column) const override {
+    if (rows_.IsNull(row, column)) return std::nullopt;
+    return rows_.Get(row, column);
+  }
+
+ private:
+  const pg::Rows& rows_;
+};
+
+ErrorClass Classify(const pg::Error& error) {
+  switch (error.kind) {
+    case pg::Error::Kind::kTimeout:
+      return ErrorClass::kTimeout;
+    case pg::Error::Kind::kConnection:
+      return ErrorClass::kConnection;
+    case pg::Error::Kind::kSql:
+      break;
+  }
+  return ErrorClass::kSql;
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Moves the samples of `from` into the families of the same name in `into`.
+void Append(std::vector<prometheus::MetricFamily>& into, std::vector<prometheus::MetricFamily> from) {
+  for (auto& family : from) {
+    auto it = std::find_if(into.begin(), into.end(), [&](const auto& f) { return f.name == family.name; });
+    if (it == into.end()) {
+      into.push_back(std::move(family));
+    } else {
+      std::move(family.metric.begin(), family.metric.end(), std::back_inserter(it->metric));
+    }
+  }
+}
+
+}  // namespace
+
+struct Target::Database {
+  explicit Database(pg::ConnectOptions options) : conn(std::move(options)) {}
+  pg::Connection conn;
+  Clock::time_point retry_after{};
+  Millis backoff{0};
+  pg::Error last_error;
+};
+
+struct Target::CacheEntry {
+  Clock::time_point expires;
+  std::vector<prometheus::MetricFamily> families;
+  std::size_t series = 0;
+  double duration_seconds = 0;
+};
+
+struct Target::Fragment {
+  std::vector<prometheus::MetricFamily> families;
+  std::optional<ErrorClass> error;
+  bool quiet = false;  // an optional collector's SQL error: skipped, not failed
+  std::size_t series = 0;
+  double duration_seconds = 0;
+};
+
+Target::Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
+               SelfMetrics& self_metrics)
+    : options_(std::move(options)),
+      collectors_(std::move(collectors)),
+      self_metrics_(self_metrics),
+      display_name_(pg::RedactDsn(options_.dsn)) {}
+
+Target::~Target() = default;
+
+pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point deadline,
+                                std::optional<pg::Error>& error) {
+  auto& db = databases_[dbname];
+  if (!db) db = std::make_unique<Database>(pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout});
+  if (db->conn.connected()) return &db->conn;
+  const auto now = Clock::now();
+  if (now < db->retry_after) {
+    error = db->last_error;
+    return nullptr;
+  }
+  if (auto failure = db->conn.Connect(std::min(deadline, now + options_.connect_timeout))) {
+    db->backoff = std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff);
+    db->retry_after = now + db->backoff;
+    db->last_error = *failure;
+    error = std::move(failure);
+    return nullptr;
+  }
+  db->backoff = Millis(0);
+  return &db->conn;
+}
+
+std::optional<std::vector<std::string>> Target::ListDatabases(pg::Connection& conn,
+                                                              Clock::time_point deadline) {
+  auto outcome = conn.Exec(kDatabasesSql, deadline);
+  if (!outcome.ok()) {
+    spdlog::warn("cannot list databases: target={} error={}", Quoted(display_name_), Quoted(outcome.error.message));
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  for (int row = 0; row < outcome.rows->rows(); ++row) {
+    std::string name(outcome.rows->Get(row, 0));
+    if (options_.include_databases && !std::regex_match(name, *options_.include_databases)) continue;
+    if (options_.exclude_databases && std::regex_match(name, *options_.exclude_databases)) continue;
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname, const pg::Error& error) {
+  spdlog::warn("collector failed: target={} collector={} database={} error={}", Quoted(display_name_), spec.name,
+               Quoted(dbname.empty() ? "-" : dbname), Quoted(error.message));
+}
+
+Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
+                             const std::string& datname_label, Clock::time_point deadline) {
+  Fragment fragment;
+  const auto cache_key = std::make_pair(spec.name, datname_label);
+  const auto start = Clock::now();
+  if (spec.cache_ttl.count() > 0) {
+    if (auto it = cache_.find(cache_key); it != cache_.end() && start < it->second->expires) {
+      fragment.families = it->second->families;
+      fragment.series = it->second->series;
+      fragment.duration_seconds = it->second->duration_seconds;
+      return fragment;
+    }
+    cache_.erase(cache_key);
+  }
+
+  const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
+    fragment.error = error_class;
+    fragment.duration_seconds = SecondsSince(start);
+    if (spec.optional && error_class == ErrorClass::kSql) {
+      fragment.quiet = true;
+      spdlog::debug("optional collector skipped: target={} collector={} database={} error={}",
+                    Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label),
+                    Quoted(error.message));
+      return fragment;
+    }
+    self_metrics_.CountError(spec.name, error_class);
+    LogFailure(spec, datname_label, error);
+    return fragment;
+  };
+
+  std::optional<pg::Error> connect_error;
+  pg::Connection* conn = Connect(dbname, deadline, connect_error);
+  if (!conn) return fail(ErrorClass::kConnection, *connect_error);
+
+  const auto budget = std::chrono::duration_cast<Millis>(deadline - Clock::now()) - kClientGrace;
+  if (budget < kMinQueryBudget) {
+    return fail(ErrorClass::kTimeout, {pg::Error::Kind::kTimeout, "", "the scrape deadline passed before the collector ran"});
+  }
+  const Millis statement_timeout = std::min(spec.timeout.value_or(options_.default_timeout), budget);
+  auto outcome = conn->ExecReadOnly(query.sql, statement_timeout, options_.lock_timeout,
+                                    Clock::now() + statement_timeout + kClientGrace);
+  if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
+
+  FamilyBuilder builder(spec);
+  std::vector<prometheus::ClientMetric::Label> extra_labels;
+  if (spec.scope == Scope::kDatabase) extra_labels.push_back({"datname", datname_label});
+  if (auto mapping_error = builder.Add(RowsTable(*outcome.rows), extra_labels)) {
+    return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "", *mapping_error});
+  }
+  const auto& drops = builder.drops();
+  if (drops.duplicate) self_metrics_.CountDropped(spec.name, DropReason::kDuplicate, drops.duplicate);
+  if (drops.invalid_value) self_metrics_.CountDropped(spec.name, DropReason::kInvalidValue, drops.invalid_value);
+  if (drops.limit) {
+    self_metrics_.CountDropped(spec.name, DropReason::kLimit, drops.limit);
+    self_metrics_.CountError(spec.name, ErrorClass::kLimit);
+    spdlog::warn("collector over its series limit: target={} collector={} database={} max_series={} dropped={}",
+                 Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label), spec.max_series,
+                 drops.limit);
+  }
+  fragment.series = builder.series();
+  fragment.families = builder.Take();
+  fragment.duration_seconds = SecondsSince(start);
+  if (spec.cache_ttl.count() > 0) {
+    cache_[cache_key] = std::make_unique<CacheEntry>(
+        CacheEntry{start + spec.cache_ttl, fragment.families, fragment.series, fragment.duration_seconds});
+  }
+  return fragment;
+}
+
+TargetScrape Target::Scrape(Clock::time_point deadline) {
+  TargetScrape scrape;
+  const auto probe_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
+  std::optional<pg::Error> error;
+  std::optional<pg::QueryOutcome> probe;
+  if (pg::Connection* conn = Connect("", deadline, error)) {
+    probe = conn->Exec(kProbeSql, probe_deadline);
+    // A connection that broke since the last scrape (say, the server restarted) only shows it
+    // now: try a fresh one at once rather than report the server down for a whole scrape.
+    if (!probe->ok() && probe->error.kind == pg::Error::Kind::kConnection) {
+      if ((conn = Connect("", deadline, error))) probe = conn->Exec(kProbeSql, probe_deadline);
+    }
+    if (!probe->ok()) error = probe->error;
+  }
+  if (!probe || !probe->ok()) {
+    if (was_up_) spdlog::warn("database down: target={} error={}", Quoted(display_name_),
+                          Quoted(error ? error->message : ""));
+    was_up_ = false;
+    return scrape;
+  }
+  if (!was_up_) spdlog::info("database up: target={}", Quoted(display_name_));
+  was_up_ = scrape.up = true;
+  const int server_version = std::atoi(std::string(probe->rows->Get(0, 0)).c_str());
+  const bool in_recovery = probe->rows->Get(0, 1) == "t";
+  const std::string own_database(probe->rows->Get(0, 2));
+
+  const auto applies = [&](const CollectorSpec& spec) {
+    return spec.QueryFor(server_version) != nullptr && spec.RunsOn(in_recovery);
+  };
+  std::vector<std::string> databases;
+  if (std::any_of(collectors_->begin(), collectors_->end(),
+                  [&](const auto& spec) { return spec.scope == Scope::kDatabase && applies(spec); })) {
+    if (auto listed = ListDatabases(databases_[""]->conn, probe_deadline)) {
+      databases = std::move(*listed);
+      // Forget connections and cached results of databases that are gone or filtered out.
+      const std::set<std::string> present(databases.begin(), databases.end());
+      std::erase_if(databases_, [&](const auto& entry) { return !entry.first.empty() && !present.contains(entry.first); });
+      std::erase_if(cache_, [&](const auto& entry) {
+        return !entry.first.second.empty() && !present.contains(entry.first.second);
+      });
+    }
+  }
+
+  for (const auto& spec : *collectors_) {
+    CollectorReport report;
+    report.collector = spec.name;
+    const QueryVariant* query = spec.QueryFor(server_version);
+    if (!query || !spec.RunsOn(in_recovery)) {
+      report.skip_reason = query ? "role" : "version";
+      scrape.reports.push_back(std::move(report));
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> runs;  // {connection key, datname label}
+    if (spec.scope == Scope::kServer) {
+      runs.emplace_back("", "");
+    } else {
+      for (const auto& db : databases) runs.emplace_back(db == own_database ? "" : db, db);
+    }
+    bool failed = false;
+    bool all_quiet = !runs.empty();
+    for (const auto& [key, label] : runs) {
+      Fragment fragment = Run(spec, *query, key, label, deadline);
+      report.duration_seconds += fragment.duration_seconds;
+      report.series += fragment.series;
+      failed = failed || (fragment.error && !fragment.quiet);
+      all_quiet = all_quiet && fragment.quiet;
+      Append(scrape.families, std::move(fragment.families));
+    }
+    if (failed) {
+      report.state = CollectorReport::State::kFailed;
+    } else if (all_quiet) {
+      report.skip_reason = "unavailable";
+    } else {
+      report.state = CollectorReport::State::kSuccess;
+    }
+    scrape.reports.push_back(std::move(report));
+  }
+  return scrape;
+}
+
+}  // namespace pgtally

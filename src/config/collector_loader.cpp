@@ -1,0 +1,373 @@
+#include "pgtally/config/collector_loader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "config/yaml_reader.h"
+
+namespace pgtally {
+namespace {
+
+constexpr std::string_view kReservedPrefix = "pgtally_";
+constexpr std::string_view kDatabaseLabel = "datname";
+
+bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+bool IsIdentifier(std::string_view name) {
+  return !name.empty() && IsNameStart(name.front()) && std::all_of(name.begin(), name.end(), IsNameChar);
+}
+
+std::optional<int> ReadVersion(YamlReader& reader, const YAML::Node& map, const char* key,
+                               std::string_view what, bool& ok) {
+  const auto value = reader.GetInt(map, key, what);
+  if (!value) {
+    if (map[key].IsDefined() && !map[key].IsNull()) ok = false;
+    return std::nullopt;
+  }
+  if (*value < 0 || *value > 9999999) {
+    reader.Error(map[key], fmt::format("{}: \"{}\" must be a server_version_num such as 150004", what, key));
+    ok = false;
+    return std::nullopt;
+  }
+  return static_cast<int>(*value);
+}
+
+std::optional<VersionRange> ReadVersionRange(YamlReader& reader, const YAML::Node& map,
+                                             std::string_view what) {
+  bool ok = true;
+  VersionRange range{ReadVersion(reader, map, "min_version", what, ok),
+                     ReadVersion(reader, map, "max_version", what, ok)};
+  if (range.min && range.max && *range.min > *range.max) {
+    reader.Error(map, fmt::format("{}: min_version {} is above max_version {}", what, *range.min, *range.max));
+    ok = false;
+  }
+  return ok ? std::optional(range) : std::nullopt;
+}
+
+void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& what,
+                 CollectorSpec& spec) {
+  const bool has_query = node["query"].IsDefined();
+  const bool has_queries = node["queries"].IsDefined();
+  if (has_query == has_queries) {
+    reader.Error(node, fmt::format("{}: give exactly one of \"query\" or \"queries\"", what));
+    return;
+  }
+  if (has_query) {
+    if (auto sql = reader.GetString(node, "query", what, true)) spec.queries.push_back({*sql, {}});
+  } else if (reader.ExpectSequence(node["queries"], what + " \"queries\"")) {
+    for (const auto& item : node["queries"]) {
+      const std::string item_what = what + " query variant";
+      if (!reader.ExpectMap(item, item_what)) continue;
+      reader.CheckKeys(item, {"query", "min_version", "max_version"}, item_what);
+      auto sql = reader.GetString(item, "query", item_what, true);
+      auto range = ReadVersionRange(reader, item, item_what);
+      if (!sql || !range) continue;
+      for (const auto& earlier : spec.queries) {
+        if (earlier.versions.Overlaps(*range)) {
+          reader.Error(item, fmt::format("{}: version range overlaps an earlier variant; give each variant "
+                                         "its own min_version/max_version",
+                                         item_what));
+        }
+      }
+      spec.queries.push_back({*sql, *range});
+    }
+  }
+  for (const auto& query : spec.queries) {
+    if (query.sql.find_first_not_of(" \t\r\n") == std::string::npos) {
+      reader.Error(node, fmt::format("{}: the query is empty", what));
+    }
+  }
+}
+
+void ReadLabels(YamlReader& reader, const YAML::Node& node, const std::string& what,
+                CollectorSpec& spec) {
+  const YAML::Node labels = node["labels"];
+  if (!labels.IsDefined() || labels.IsNull()) return;
+  if (!reader.ExpectSequence(labels, what + " \"labels\"")) return;
+  std::set<std::string> seen;
+  for (const auto& item : labels) {
+    LabelSpec label;
+    if (item.IsScalar()) {
+      label.column = label.name = item.Scalar();
+    } else if (reader.ExpectMap(item, what + " label")) {
+      reader.CheckKeys(item, {"column", "name"}, what + " label");
+      label.column = reader.GetString(item, "column", what + " label", true).value_or("");
+      label.name = reader.GetString(item, "name", what + " label").value_or(label.column);
+    }
+    if (label.column.empty()) continue;
+    if (!IsValidLabelName(label.name)) {
+      reader.Error(item, fmt::format("{}: \"{}\" is not a valid label name (letters, digits and _, not "
+                                     "starting with a digit or __)",
+                                     what, label.name));
+    } else if (spec.scope == Scope::kDatabase && label.name == kDatabaseLabel) {
+      reader.Error(item, fmt::format("{}: label \"{}\" is added by pgtally to every scope: database "
+                                     "collector; remove it or rename it",
+                                     what, kDatabaseLabel));
+    } else if (!seen.insert(label.name).second) {
+      reader.Error(item, fmt::format("{}: label \"{}\" is named twice", what, label.name));
+    }
+    spec.labels.push_back(std::move(label));
+  }
+}
+
+std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
+                                   const std::string& collector_what, const CollectorSpec& spec) {
+  if (!reader.ExpectMap(item, collector_what + " value")) return std::nullopt;
+  ValueSpec value;
+  value.location = reader.Where(item);
+  value.column = reader.GetString(item, "column", collector_what + " value", true).value_or("");
+  const std::string what = fmt::format("{} value \"{}\"", collector_what, value.column);
+  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "null"}, what);
+  if (value.column.empty()) return std::nullopt;
+
+  bool ok = true;
+  if (auto type = reader.GetString(item, "type", what, true)) {
+    if (*type == "gauge") {
+      value.kind = MetricKind::kGauge;
+    } else if (*type == "counter") {
+      value.kind = MetricKind::kCounter;
+    } else {
+      reader.Error(item["type"], fmt::format("{}: type must be gauge or counter, not \"{}\"", what, *type));
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+
+  for (const auto& label : spec.labels) {
+    if (label.column == value.column) {
+      reader.Error(item, fmt::format("{}: column \"{}\" is also a label", what, value.column));
+      ok = false;
+    }
+  }
+
+  const YAML::Node name_node = item["name"].IsDefined() ? item["name"] : item;
+  if (auto name = reader.GetString(item, "name", what)) {
+    value.metric_name = *name;
+  } else {
+    value.metric_name = spec.name + "_" + value.column;
+    if (value.kind == MetricKind::kCounter && !value.metric_name.ends_with("_total")) {
+      value.metric_name += "_total";
+    }
+  }
+  if (!IsValidMetricName(value.metric_name)) {
+    reader.Error(name_node, fmt::format("{}: \"{}\" is not a valid metric name (letters, digits and _, "
+                                        "not starting with a digit)",
+                                        what, value.metric_name));
+    ok = false;
+  } else if (value.metric_name.starts_with(kReservedPrefix) || value.metric_name == "pg_up") {
+    reader.Error(name_node, fmt::format("{}: metric name \"{}\" is reserved for pgtally's own metrics",
+                                        what, value.metric_name));
+    ok = false;
+  } else if (ok && value.kind == MetricKind::kCounter && !value.metric_name.ends_with("_total")) {
+    reader.Error(name_node, fmt::format("{}: counter \"{}\" must have a name ending in _total", what,
+                                        value.metric_name));
+    ok = false;
+  } else if (ok && value.kind == MetricKind::kGauge && value.metric_name.ends_with("_total")) {
+    reader.Error(name_node, fmt::format("{}: gauge \"{}\" must not end in _total, which marks counters; "
+                                        "use type: counter or another name",
+                                        what, value.metric_name));
+    ok = false;
+  }
+
+  value.help = reader.GetString(item, "help", what).value_or(spec.help);
+  if (item["scale"].IsDefined()) {
+    if (auto scale = reader.GetNumber(item, "scale", what)) {
+      if (*scale == 0) {
+        reader.Error(item["scale"], fmt::format("{}: scale must not be 0", what));
+        ok = false;
+      }
+      value.scale = *scale;
+    } else {
+      ok = false;
+    }
+  }
+  if (item["null"].IsDefined()) {
+    const auto null_text = reader.GetString(item, "null", what);
+    double replacement = 0;
+    if (null_text == "skip") {
+      value.null_value.reset();
+    } else if (null_text && YAML::convert<double>::decode(item["null"], replacement)) {
+      value.null_value = replacement;
+    } else {
+      reader.Error(item["null"], fmt::format("{}: null must be skip or a number", what));
+      ok = false;
+    }
+  }
+  return ok ? std::optional(std::move(value)) : std::nullopt;
+}
+
+std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node& node) {
+  if (!reader.ExpectMap(node, "collector")) return std::nullopt;
+  CollectorSpec spec;
+  spec.location = reader.Where(node);
+  const auto name = reader.GetString(node, "name", "collector", true);
+  if (!name) return std::nullopt;
+  spec.name = *name;
+  const std::string what = fmt::format("collector \"{}\"", spec.name);
+  if (!IsValidMetricName(spec.name)) {
+    reader.Error(node["name"], fmt::format("{}: the name must be letters, digits and _, starting with a "
+                                           "letter; it prefixes the collector's metric names",
+                                           what));
+  }
+  reader.CheckKeys(node,
+                   {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version",
+                    "timeout", "optional", "cache_ttl", "max_series", "labels", "values"},
+                   what);
+  spec.help = reader.GetString(node, "help", what, true).value_or("");
+
+  if (auto scope = reader.GetString(node, "scope", what)) {
+    if (*scope == "database") {
+      spec.scope = Scope::kDatabase;
+    } else if (*scope != "server") {
+      reader.Error(node["scope"], fmt::format("{}: scope must be server or database, not \"{}\"", what, *scope));
+    }
+  }
+  if (auto role = reader.GetString(node, "role", what)) {
+    if (*role == "primary") {
+      spec.role = Role::kPrimary;
+    } else if (*role == "standby") {
+      spec.role = Role::kStandby;
+    } else if (*role != "any") {
+      reader.Error(node["role"], fmt::format("{}: role must be any, primary or standby, not \"{}\"", what, *role));
+    }
+  }
+  if (auto range = ReadVersionRange(reader, node, what)) spec.versions = *range;
+  if (auto timeout = reader.GetDuration(node, "timeout", what)) {
+    if (timeout->count() == 0) {
+      reader.Error(node["timeout"], fmt::format("{}: timeout must be above 0", what));
+    }
+    spec.timeout = *timeout;
+  }
+  spec.optional = reader.GetBool(node, "optional", what).value_or(false);
+  spec.cache_ttl = reader.GetDuration(node, "cache_ttl", what).value_or(Millis(0));
+  if (auto max_series = reader.GetInt(node, "max_series", what)) {
+    if (*max_series < 1) {
+      reader.Error(node["max_series"], fmt::format("{}: max_series must be at least 1", what));
+    } else {
+      spec.max_series = static_cast<std::size_t>(*max_series);
+    }
+  }
+
+  ReadQueries(reader, node, what, spec);
+  ReadLabels(reader, node, what, spec);
+
+  const YAML::Node values = node["values"];
+  if (!values.IsDefined() || values.IsNull()) {
+    reader.Error(node, fmt::format("{}: missing required key \"values\" (at least one value column)", what));
+  } else if (reader.ExpectSequence(values, what + " \"values\"")) {
+    if (values.size() == 0) reader.Error(values, fmt::format("{}: \"values\" is empty", what));
+    for (const auto& item : values) {
+      if (auto value = ReadValue(reader, item, what, spec)) spec.values.push_back(std::move(*value));
+    }
+  }
+  return spec;
+}
+
+LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
+  LoadedCollectors loaded;
+  YamlReader reader(filename, loaded.errors);
+  const auto root = reader.Parse(text);
+  if (!root) return loaded;
+  if (!root->IsMap()) {
+    reader.Error(*root, "a collector file must be a map with the keys \"version\" and \"collectors\"");
+    return loaded;
+  }
+  reader.CheckKeys(*root, {"version", "collectors"}, "collector file");
+  const auto version = reader.GetInt(*root, "version", "collector file");
+  if (!(*root)["version"].IsDefined()) {
+    reader.Error(*root, "collector file: missing required key \"version\" (use version: 1)");
+  } else if (version && *version != 1) {
+    reader.Error((*root)["version"], fmt::format("collector file: version {} is not supported; this "
+                                                 "pgtally reads version 1",
+                                                 *version));
+    return loaded;
+  }
+  const YAML::Node collectors = (*root)["collectors"];
+  if (!collectors.IsDefined()) {
+    reader.Error(*root, "collector file: missing required key \"collectors\"");
+    return loaded;
+  }
+  if (!reader.ExpectSequence(collectors, "\"collectors\"")) return loaded;
+  for (const auto& node : collectors) {
+    if (auto spec = ReadCollector(reader, node)) loaded.collectors.push_back(std::move(*spec));
+  }
+  return loaded;
+}
+
+void LoadFile(const std::filesystem::path& path, LoadedCollectors& into) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    into.errors.push_back({{path.string(), 0, 0}, "cannot read the file"});
+    return;
+  }
+  auto loaded = ParseFile(text.str(), path.string());
+  for (auto& spec : loaded.collectors) into.collectors.push_back(std::move(spec));
+  for (auto& error : loaded.errors) into.errors.push_back(std::move(error));
+}
+
+}  // namespace
+
+bool IsValidMetricName(std::string_view name) { return IsIdentifier(name); }
+
+bool IsValidLabelName(std::string_view name) {
+  return IsIdentifier(name) && !name.starts_with("__");
+}
+
+LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename) {
+  auto loaded = ParseFile(text, filename);
+  CheckUniqueNames(loaded.collectors, loaded.errors);
+  return loaded;
+}
+
+LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  LoadedCollectors loaded;
+  for (const auto& path : paths) {
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+      std::vector<fs::path> files;
+      for (const auto& entry : fs::directory_iterator(path, error)) {
+        const auto ext = entry.path().extension();
+        if ((ext == ".yaml" || ext == ".yml") && !entry.is_directory()) files.push_back(entry.path());
+      }
+      if (error) loaded.errors.push_back({{path, 0, 0}, "cannot list the directory: " + error.message()});
+      std::sort(files.begin(), files.end());
+      for (const auto& file : files) LoadFile(file, loaded);
+    } else if (fs::exists(path, error)) {
+      LoadFile(path, loaded);
+    } else {
+      loaded.errors.push_back({{path, 0, 0}, "no such file or directory"});
+    }
+  }
+  CheckUniqueNames(loaded.collectors, loaded.errors);
+  return loaded;
+}
+
+void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors) {
+  std::map<std::string, SourceLocation> collector_names;
+  std::map<std::string, SourceLocation> metric_names;
+  for (const auto& spec : collectors) {
+    if (auto [it, fresh] = collector_names.emplace(spec.name, spec.location); !fresh) {
+      errors.push_back({spec.location, fmt::format("collector \"{}\" is already defined at {}", spec.name,
+                                                   it->second.ToString())});
+    }
+    for (const auto& value : spec.values) {
+      if (auto [it, fresh] = metric_names.emplace(value.metric_name, value.location); !fresh) {
+        errors.push_back({value.location, fmt::format("metric \"{}\" is already defined at {}",
+                                                      value.metric_name, it->second.ToString())});
+      }
+    }
+  }
+}
+
+}  // namespace pgtally

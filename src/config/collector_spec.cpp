@@ -1,0 +1,69 @@
+#include "pgtally/config/collector_spec.h"
+
+#include <fmt/format.h>
+
+#include <climits>
+
+namespace pgtally {
+
+std::string SourceLocation::ToString() const {
+  if (line <= 0) return file;
+  if (column <= 0) return fmt::format("{}:{}", file, line);
+  return fmt::format("{}:{}:{}", file, line, column);
+}
+
+std::string Diagnostic::ToString() const {
+  return where.file.empty() ? message : fmt::format("{}: {}", where.ToString(), message);
+}
+
+bool VersionRange::Contains(int server_version) const {
+  return (!min || server_version >= *min) && (!max || server_version <= *max);
+}
+
+bool VersionRange::Overlaps(const VersionRange& other) const {
+  const int lo = std::max(min.value_or(INT_MIN), other.min.value_or(INT_MIN));
+  const int hi = std::min(max.value_or(INT_MAX), other.max.value_or(INT_MAX));
+  return lo <= hi;
+}
+
+const QueryVariant* CollectorSpec::QueryFor(int server_version) const {
+  if (!versions.Contains(server_version)) return nullptr;
+  for (const auto& query : queries) {
+    if (query.versions.Contains(server_version)) return &query;
+  }
+  return nullptr;
+}
+
+bool CollectorSpec::RunsOn(bool in_recovery) const {
+  switch (role) {
+    case Role::kAny:
+      return true;
+    case Role::kPrimary:
+      return !in_recovery;
+    case Role::kStandby:
+      return in_recovery;
+  }
+  return true;
+}
+
+std::string_view ToString(MetricKind kind) {
+  return kind == MetricKind::kCounter ? "counter" : "gauge";
+}
+
+std::string_view ToString(Scope scope) {
+  return scope == Scope::kDatabase ? "database" : "server";
+}
+
+std::string_view ToString(Role role) {
+  switch (role) {
+    case Role::kPrimary:
+      return "primary";
+    case Role::kStandby:
+      return "standby";
+    case Role::kAny:
+      break;
+  }
+  return "any";
+}
+
+}  // namespace pgtally

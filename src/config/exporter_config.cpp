@@ -1,0 +1,104 @@
+#include "pgtally/config/exporter_config.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_reader.h"
+
+namespace pgtally {
+namespace {
+
+// Reads one optional section map; returns an undefined node when it is absent or invalid.
+YAML::Node Section(YamlReader& reader, const YAML::Node& root, const char* key,
+                   std::initializer_list<std::string_view> allowed) {
+  const YAML::Node section = root[key];
+  if (!section.IsDefined() || section.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
+  const std::string what = fmt::format("section \"{}\"", key);
+  if (!reader.ExpectMap(section, what)) return YAML::Node(YAML::NodeType::Undefined);
+  reader.CheckKeys(section, allowed, what);
+  return section;
+}
+
+template <typename T>
+void Assign(std::optional<T> value, T& into) {
+  if (value) into = std::move(*value);
+}
+
+}  // namespace
+
+std::optional<LogFormat> ParseLogFormat(std::string_view text) {
+  if (text == "logfmt") return LogFormat::kLogfmt;
+  if (text == "json") return LogFormat::kJson;
+  return std::nullopt;
+}
+
+Diagnostics ParseExporterConfig(std::string_view text, const std::string& filename,
+                                ExporterConfig& config) {
+  Diagnostics errors;
+  YamlReader reader(filename, errors);
+  const auto root = reader.Parse(text);
+  if (!root) return errors;
+  if (root->IsNull()) return errors;  // an empty file keeps every default
+  if (!reader.ExpectMap(*root, "the config file")) return errors;
+  reader.CheckKeys(*root, {"data_source_name", "collectors", "databases", "connection", "scrape", "web", "log"},
+                   "config file");
+
+  // Relative collector paths are relative to the config file, not to the working directory.
+  const auto base = std::filesystem::path(filename).parent_path();
+  const auto resolve = [&](const std::string& path) {
+    return std::filesystem::path(path).is_absolute() ? path : (base / path).lexically_normal().string();
+  };
+
+  Assign(reader.GetString(*root, "data_source_name", "config file"), config.data_source_name);
+
+  if (auto s = Section(reader, *root, "collectors",
+                       {"builtin", "builtin_dir", "paths", "disabled", "default_timeout", "lock_timeout"});
+      s.IsDefined()) {
+    Assign(reader.GetBool(s, "builtin", "collectors"), config.builtin_collectors);
+    if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) config.builtin_collectors_dir = resolve(*dir);
+    if (auto paths = reader.GetStringList(s, "paths", "collectors")) {
+      for (const auto& path : *paths) config.collector_paths.push_back(resolve(path));
+    }
+    Assign(reader.GetStringList(s, "disabled", "collectors"), config.disabled_collectors);
+    Assign(reader.GetDuration(s, "default_timeout", "collectors"), config.default_collector_timeout);
+    Assign(reader.GetDuration(s, "lock_timeout", "collectors"), config.lock_timeout);
+  }
+  if (auto s = Section(reader, *root, "databases", {"include", "exclude"}); s.IsDefined()) {
+    Assign(reader.GetString(s, "include", "databases"), config.include_databases);
+    Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
+  }
+  if (auto s = Section(reader, *root, "connection", {"connect_timeout"}); s.IsDefined()) {
+    Assign(reader.GetDuration(s, "connect_timeout", "connection"), config.connect_timeout);
+  }
+  if (auto s = Section(reader, *root, "scrape", {"timeout"}); s.IsDefined()) {
+    Assign(reader.GetDuration(s, "timeout", "scrape"), config.scrape_timeout);
+  }
+  if (auto s = Section(reader, *root, "web", {"listen_address", "telemetry_path"}); s.IsDefined()) {
+    Assign(reader.GetString(s, "listen_address", "web"), config.listen_address);
+    Assign(reader.GetString(s, "telemetry_path", "web"), config.telemetry_path);
+  }
+  if (auto s = Section(reader, *root, "log", {"level", "format"}); s.IsDefined()) {
+    Assign(reader.GetString(s, "level", "log"), config.log_level);
+    if (auto format = reader.GetString(s, "format", "log")) {
+      if (auto parsed = ParseLogFormat(*format)) {
+        config.log_format = *parsed;
+      } else {
+        reader.Error(s["format"], fmt::format("log: format must be logfmt or json, not \"{}\"", *format));
+      }
+    }
+  }
+  return errors;
+}
+
+Diagnostics LoadExporterConfigFile(const std::string& path, ExporterConfig& config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {{{path, 0, 0}, "cannot open the config file"}};
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseExporterConfig(text.str(), path, config);
+}
+
+}  // namespace pgtally

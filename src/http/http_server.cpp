@@ -1,0 +1,214 @@
+#include "pgtally/http/http_server.h"
+
+#include <CivetServer.h>
+#include <fmt/chrono.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+namespace pgtally {
+namespace {
+
+constexpr std::string_view kExpositionType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kTextType = "text/plain; charset=utf-8";
+
+const char* StatusText(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
+             bool head = false) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+            status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(), body.size());
+  if (!head) mg_write(conn, body.data(), body.size());
+}
+
+std::string HtmlEscape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// A handler that turns every exception into a 500, because one escaping into CivetWeb's C code
+// would end the process.
+class Handler : public CivetHandler {
+ public:
+  bool handleGet(CivetServer*, mg_connection* conn) override { return Guarded(conn, false); }
+  bool handleHead(CivetServer*, mg_connection* conn) override { return Guarded(conn, true); }
+
+ protected:
+  virtual void Serve(mg_connection* conn, bool head) = 0;
+
+ private:
+  bool Guarded(mg_connection* conn, bool head) {
+    try {
+      Serve(conn, head);
+    } catch (const std::exception& e) {
+      spdlog::error("http handler failed: error=\"{}\"", e.what());
+      Respond(conn, 500, kTextType, "internal error\n", head);
+    } catch (...) {
+      Respond(conn, 500, kTextType, "internal error\n", head);
+    }
+    return true;
+  }
+};
+
+class MetricsHandler final : public Handler {
+ public:
+  MetricsHandler(Exporter& exporter, Millis default_timeout) : exporter_(exporter), default_timeout_(default_timeout) {}
+
+ private:
+  void Serve(mg_connection* conn, bool head) override {
+    const auto budget = ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout_);
+    const auto output = exporter_.Scrape(budget);
+    Respond(conn, 200, kExpositionType, output->body, head);
+  }
+
+  Exporter& exporter_;
+  Millis default_timeout_;
+};
+
+class HealthHandler final : public Handler {
+  void Serve(mg_connection* conn, bool head) override { Respond(conn, 200, kTextType, "ok\n", head); }
+};
+
+class ReadyHandler final : public Handler {
+ public:
+  explicit ReadyHandler(Exporter& exporter) : exporter_(exporter) {}
+
+ private:
+  // Ready means able to serve scrapes. A database that is down is reported, not failed on: in a
+  // Kubernetes pod an unready sidecar would take the whole pod, database included, out of its
+  // Service.
+  void Serve(mg_connection* conn, bool head) override {
+    std::string body = "ready\n";
+    if (const auto last = exporter_.last()) {
+      body += fmt::format("database: {} (last scrape {:%Y-%m-%dT%H:%M:%S}Z)\n", last->up ? "reachable" : "unreachable",
+                          fmt::gmtime(std::chrono::system_clock::to_time_t(last->finished)));
+    } else {
+      body += "database: unknown (no scrape yet)\n";
+    }
+    Respond(conn, 200, kTextType, body, head);
+  }
+
+  Exporter& exporter_;
+};
+
+class LandingHandler final : public Handler {
+ public:
+  LandingHandler(Exporter& exporter, std::string telemetry_path)
+      : exporter_(exporter), telemetry_path_(std::move(telemetry_path)) {}
+
+ private:
+  void Serve(mg_connection* conn, bool head) override {
+    const std::string uri = mg_get_request_info(conn)->local_uri ? mg_get_request_info(conn)->local_uri : "/";
+    if (uri != "/") {
+      Respond(conn, 404, kTextType, "not found; see /\n", head);
+      return;
+    }
+    const auto path = HtmlEscape(telemetry_path_);
+    const auto body = fmt::format(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgtally</title></head><body>\n"
+        "<h1>pgtally</h1>\n<p>PostgreSQL exporter for Prometheus, version {} ({}).</p>\n"
+        "<p>Target: <code>{}</code>, {} collectors.</p>\n<ul>\n"
+        "<li><a href=\"{}\">{}</a>: metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: liveness</li>\n"
+        "<li><a href=\"/readyz\">/readyz</a>: readiness and database reachability</li>\n</ul>\n</body></html>\n",
+        BuildVersion(), BuildRevision(), HtmlEscape(exporter_.target_name()), exporter_.collector_count(), path, path);
+    Respond(conn, 200, "text/html; charset=utf-8", body, head);
+  }
+
+  Exporter& exporter_;
+  std::string telemetry_path_;
+};
+
+int LogCivetMessage(const mg_connection*, const char* message) {
+  spdlog::warn("http server: message=\"{}\"", message);
+  return 1;
+}
+
+}  // namespace
+
+std::string CivetListeningPorts(const std::string& listen_address) {
+  if (listen_address.starts_with(':')) return listen_address.substr(1);
+  return listen_address;
+}
+
+Millis ScrapeBudget(const char* timeout_header, Millis default_timeout) {
+  double seconds = 0;
+  if (timeout_header) {
+    const std::string_view text(timeout_header);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) || seconds <= 0) seconds = 0;
+  }
+  if (seconds == 0) return default_timeout;
+  // Answer a little before the scraper gives up, so it gets pg_up and the self-metrics at least.
+  const auto timeout = Millis(static_cast<Millis::rep>(std::min(seconds, 86400.0) * 1000));
+  return timeout - std::min(Millis(500), timeout / 10);
+}
+
+struct HttpServer::Impl {
+  Impl(const HttpOptions& options, Exporter& exporter)
+      : metrics(exporter, options.default_scrape_timeout), ready(exporter), landing(exporter, options.telemetry_path) {
+    callbacks.log_message = LogCivetMessage;
+    const std::vector<std::string> civet_options = {
+        "listening_ports", CivetListeningPorts(options.listen_address),
+        "num_threads", std::to_string(options.threads),
+        "request_timeout_ms", "30000",
+        "enable_keep_alive", "yes",
+    };
+    try {
+      server = std::make_unique<CivetServer>(civet_options, &callbacks);
+    } catch (const CivetException& e) {
+      throw std::runtime_error(fmt::format("cannot listen on {}: {}", options.listen_address, e.what()));
+    }
+    server->addHandler(options.telemetry_path + "$", metrics);
+    server->addHandler("/healthz$", health);
+    server->addHandler("/readyz$", ready);
+    server->addHandler("/", landing);
+  }
+
+  CivetCallbacks callbacks;
+  MetricsHandler metrics;
+  HealthHandler health;
+  ReadyHandler ready;
+  LandingHandler landing;
+  std::unique_ptr<CivetServer> server;  // last: stops before the handlers it calls go away
+};
+
+HttpServer::HttpServer(HttpOptions options, Exporter& exporter)
+    : impl_(std::make_unique<Impl>(options, exporter)) {}
+
+HttpServer::~HttpServer() = default;
+
+std::vector<int> HttpServer::ports() const { return impl_->server->getListeningPorts(); }
+
+}  // namespace pgtally

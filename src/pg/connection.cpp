@@ -1,0 +1,163 @@
+#include "pgtally/pg/connection.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace pgtally::pg {
+namespace {
+
+enum class Wait { kReady, kTimeout, kError };
+
+Wait WaitForSocket(int fd, bool for_write, Clock::time_point deadline) {
+  pollfd pfd{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Wait::kTimeout;
+    const int ready = poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
+    if (ready > 0) return Wait::kReady;
+    if (ready < 0 && errno != EINTR) return Wait::kError;
+  }
+}
+
+std::string Trimmed(const char* message) {
+  std::string text = message ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+}  // namespace
+
+Connection::Connection(ConnectOptions options) : options_(std::move(options)) {}
+
+bool Connection::connected() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+
+Error Connection::Fail(Error::Kind kind, std::string message) {
+  Close();
+  return Error{kind, "", std::move(message)};
+}
+
+std::optional<Error> Connection::Connect(Clock::time_point deadline) {
+  Close();
+  // Order matters: later entries override earlier ones, and the first dbname is expanded as the
+  // whole connection string. So our defaults come first, the user's string next, and what we
+  // must control (encoding, the database of this connection) last.
+  const std::string timeout_seconds =
+      std::to_string(std::max<long long>(1, (options_.connect_timeout.count() + 999) / 1000));
+  std::vector<const char*> keys = {"fallback_application_name", "connect_timeout", "keepalives_idle",
+                                   "keepalives_interval", "keepalives_count", "dbname", "client_encoding"};
+  std::vector<const char*> values = {"pgtally", timeout_seconds.c_str(), "30", "10", "3",
+                                     options_.dsn.c_str(), "UTF8"};
+  if (!options_.dbname.empty()) {
+    keys.push_back("dbname");
+    values.push_back(options_.dbname.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+
+  conn_.reset(PQconnectStartParams(keys.data(), values.data(), 1));
+  if (!conn_) return Fail(Error::Kind::kConnection, "out of memory");
+  if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+    return Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())));
+  }
+  PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+  while (status != PGRES_POLLING_OK) {
+    if (status == PGRES_POLLING_FAILED) {
+      return Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())));
+    }
+    switch (WaitForSocket(PQsocket(conn_.get()), status == PGRES_POLLING_WRITING, deadline)) {
+      case Wait::kTimeout:
+        return Fail(Error::Kind::kConnection, "timed out connecting to the server");
+      case Wait::kError:
+        return Fail(Error::Kind::kConnection, "poll() failed while connecting");
+      case Wait::kReady:
+        break;
+    }
+    status = PQconnectPoll(conn_.get());
+  }
+  PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
+  return std::nullopt;
+}
+
+QueryOutcome Connection::Await(Clock::time_point deadline) {
+  PGconn* conn = conn_.get();
+  std::optional<Error> first_error;
+  ResultPtr last;
+  while (true) {
+    while (PQisBusy(conn)) {
+      switch (WaitForSocket(PQsocket(conn), false, deadline)) {
+        case Wait::kTimeout:
+          // The server did not answer in time although statement_timeout should have stopped the
+          // query before the deadline: it or the network is stuck. Drop the connection rather
+          // than wait on a cancel request that may hang just the same.
+          return {std::nullopt, Fail(Error::Kind::kTimeout, "no answer from the server before the deadline")};
+        case Wait::kError:
+          return {std::nullopt, Fail(Error::Kind::kConnection, "poll() failed while waiting for the server")};
+        case Wait::kReady:
+          break;
+      }
+      if (!PQconsumeInput(conn)) {
+        return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn)))};
+      }
+    }
+    ResultPtr result(PQgetResult(conn));
+    if (!result) break;
+    const auto status = PQresultStatus(result.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+      last = std::move(result);
+    } else if (!first_error) {
+      const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+      Error error{Error::Kind::kSql, state ? state : "", Trimmed(PQresultErrorMessage(result.get()))};
+      if (error.sqlstate == "57014") error.kind = Error::Kind::kTimeout;  // query_canceled
+      if (PQstatus(conn) == CONNECTION_BAD || error.sqlstate.starts_with("08")) {
+        error.kind = Error::Kind::kConnection;
+      }
+      first_error = std::move(error);
+    }
+  }
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    auto error = first_error.value_or(Error{Error::Kind::kConnection, "", Trimmed(PQerrorMessage(conn))});
+    error.kind = Error::Kind::kConnection;
+    Close();
+    return {std::nullopt, std::move(error)};
+  }
+  if (first_error) return {std::nullopt, std::move(*first_error)};
+  if (!last) return {std::nullopt, Error{Error::Kind::kSql, "", "the statement returned no result"}};
+  return {Rows(std::move(last)), {}};
+}
+
+QueryOutcome Connection::Exec(std::string_view sql, Clock::time_point deadline) {
+  if (!connected()) return {std::nullopt, Fail(Error::Kind::kConnection, "not connected")};
+  if (!PQsendQuery(conn_.get(), std::string(sql).c_str())) {
+    return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
+  }
+  return Await(deadline);
+}
+
+QueryOutcome Connection::ExecReadOnly(std::string_view sql, Millis statement_timeout,
+                                      Millis lock_timeout, Clock::time_point deadline) {
+  const auto begin = fmt::format(
+      "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+      std::max<long long>(1, statement_timeout.count()), std::max<long long>(1, lock_timeout.count()));
+  if (auto started = Exec(begin, deadline); !started.ok()) return started;
+
+  QueryOutcome outcome;
+  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) {
+    outcome = {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
+  } else {
+    outcome = Await(deadline);
+  }
+  if (connected()) {
+    // A failed ROLLBACK leaves the connection unusable; close it so the next scrape reconnects.
+    if (auto ended = Exec("ROLLBACK", deadline); !ended.ok()) Close();
+  }
+  return outcome;
+}
+
+}  // namespace pgtally::pg
