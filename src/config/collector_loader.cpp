@@ -124,7 +124,7 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
   value.location = reader.Where(item);
   value.column = reader.GetString(item, "column", collector_what + " value", true).value_or("");
   const std::string what = fmt::format("{} value \"{}\"", collector_what, value.column);
-  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "null"}, what);
+  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "on_null"}, what);
   if (value.column.empty()) return std::nullopt;
 
   bool ok = true;
@@ -189,15 +189,15 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
       ok = false;
     }
   }
-  if (item["null"].IsDefined()) {
-    const auto null_text = reader.GetString(item, "null", what);
+  if (item["on_null"].IsDefined()) {
+    const auto on_null = reader.GetString(item, "on_null", what);
     double replacement = 0;
-    if (null_text == "skip") {
+    if (on_null == "skip") {
       value.null_value.reset();
-    } else if (null_text && YAML::convert<double>::decode(item["null"], replacement)) {
+    } else if (on_null && YAML::convert<double>::decode(item["on_null"], replacement)) {
       value.null_value = replacement;
     } else {
-      reader.Error(item["null"], fmt::format("{}: null must be skip or a number", what));
+      reader.Error(item["on_null"], fmt::format("{}: on_null must be skip or a number", what));
       ok = false;
     }
   }

@@ -1,0 +1,346 @@
+#include "pgtally/config/collector_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace pgtally {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The single error a file produces, as "file:line:column: message".
+std::string OnlyError(std::string_view yaml) {
+  const auto loaded = ParseCollectorFile(yaml, "c.yaml");
+  if (loaded.errors.size() != 1) {
+    std::string all;
+    for (const auto& e : loaded.errors) all += e.ToString() + "\n";
+    ADD_FAILURE() << "expected exactly one error, got " << loaded.errors.size() << ":\n" << all;
+    return all;
+  }
+  return loaded.errors.front().ToString();
+}
+
+constexpr std::string_view kValid = R"(version: 1
+collectors:
+  - name: app_queue
+    help: Jobs in the queue.
+    scope: database
+    role: primary
+    min_version: 130000
+    max_version: 189999
+    timeout: 2s
+    optional: true
+    cache_ttl: 30s
+    max_series: 50
+    query: SELECT queue, state, jobs, wait_ms FROM jobs
+    labels:
+      - queue
+      - column: state
+        name: job_state
+    values:
+      - column: jobs
+        type: gauge
+        help: Jobs by queue.
+      - column: wait_ms
+        type: counter
+        name: app_queue_wait_seconds_total
+        scale: 0.001
+        on_null: 0
+)";
+
+TEST(CollectorLoader, ReadsEveryKey) {
+  const auto loaded = ParseCollectorFile(kValid, "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  ASSERT_EQ(loaded.collectors.size(), 1u);
+  const auto& spec = loaded.collectors[0];
+  EXPECT_EQ(spec.name, "app_queue");
+  EXPECT_EQ(spec.help, "Jobs in the queue.");
+  EXPECT_EQ(spec.scope, Scope::kDatabase);
+  EXPECT_EQ(spec.role, Role::kPrimary);
+  EXPECT_EQ(spec.versions.min, 130000);
+  EXPECT_EQ(spec.versions.max, 189999);
+  EXPECT_EQ(spec.timeout, Millis(2000));
+  EXPECT_TRUE(spec.optional);
+  EXPECT_EQ(spec.cache_ttl, Millis(30000));
+  EXPECT_EQ(spec.max_series, 50u);
+  ASSERT_EQ(spec.queries.size(), 1u);
+  EXPECT_EQ(spec.queries[0].sql, "SELECT queue, state, jobs, wait_ms FROM jobs");
+  ASSERT_EQ(spec.labels.size(), 2u);
+  EXPECT_EQ(spec.labels[0].column, "queue");
+  EXPECT_EQ(spec.labels[0].name, "queue");
+  EXPECT_EQ(spec.labels[1].column, "state");
+  EXPECT_EQ(spec.labels[1].name, "job_state");
+  ASSERT_EQ(spec.values.size(), 2u);
+  EXPECT_EQ(spec.values[0].metric_name, "app_queue_jobs");
+  EXPECT_EQ(spec.values[0].kind, MetricKind::kGauge);
+  EXPECT_EQ(spec.values[0].help, "Jobs by queue.");
+  EXPECT_FALSE(spec.values[0].null_value.has_value());
+  EXPECT_EQ(spec.values[1].metric_name, "app_queue_wait_seconds_total");
+  EXPECT_EQ(spec.values[1].kind, MetricKind::kCounter);
+  EXPECT_EQ(spec.values[1].help, "Jobs in the queue.");  // falls back to the collector's
+  EXPECT_DOUBLE_EQ(spec.values[1].scale, 0.001);
+  EXPECT_EQ(spec.values[1].null_value, 0.0);
+  EXPECT_EQ(spec.values[1].location.line, 22);
+}
+
+TEST(CollectorLoader, DefaultsAndCounterSuffix) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - name: pg_x
+    help: X.
+    query: SELECT 1 AS calls, 2 AS size
+    values:
+      - {column: calls, type: counter}
+      - {column: size, type: gauge}
+)",
+                                         "c.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const auto& spec = loaded.collectors[0];
+  EXPECT_EQ(spec.scope, Scope::kServer);
+  EXPECT_EQ(spec.role, Role::kAny);
+  EXPECT_FALSE(spec.timeout.has_value());
+  EXPECT_FALSE(spec.optional);
+  EXPECT_EQ(spec.cache_ttl, Millis(0));
+  EXPECT_EQ(spec.max_series, 10000u);
+  EXPECT_EQ(spec.values[0].metric_name, "pg_x_calls_total");
+  EXPECT_EQ(spec.values[1].metric_name, "pg_x_size");
+}
+
+TEST(CollectorLoader, VersionVariantsSelectByServerVersion) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - name: pg_s
+    help: S.
+    max_version: 189999
+    queries:
+      - max_version: 129999
+        query: SELECT 1 AS v
+      - min_version: 130000
+        query: SELECT 2 AS v
+    values: [{column: v, type: gauge}]
+)",
+                                         "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  const auto& spec = loaded.collectors[0];
+  ASSERT_NE(spec.QueryFor(120000), nullptr);
+  EXPECT_EQ(spec.QueryFor(120000)->sql, "SELECT 1 AS v");
+  EXPECT_EQ(spec.QueryFor(150004)->sql, "SELECT 2 AS v");
+  EXPECT_EQ(spec.QueryFor(190000), nullptr);  // the collector's own range excludes 19
+}
+
+TEST(CollectorLoader, RoleSelectsRecoveryState) {
+  CollectorSpec spec;
+  spec.role = Role::kPrimary;
+  EXPECT_TRUE(spec.RunsOn(false));
+  EXPECT_FALSE(spec.RunsOn(true));
+  spec.role = Role::kStandby;
+  EXPECT_FALSE(spec.RunsOn(false));
+  EXPECT_TRUE(spec.RunsOn(true));
+  spec.role = Role::kAny;
+  EXPECT_TRUE(spec.RunsOn(true));
+}
+
+TEST(CollectorLoader, SyntaxErrorNamesLineAndColumn) {
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - name: [unclosed\n"), HasSubstr("c.yaml:4:1: YAML syntax"));
+}
+
+TEST(CollectorLoader, UnknownKey) {
+  EXPECT_EQ(OnlyError(R"(version: 1
+collectors:
+  - name: x
+    help: X.
+    querry: SELECT 1 AS v
+    query: SELECT 1 AS v
+    values: [{column: v, type: gauge}]
+)"),
+            "c.yaml:5:5: collector \"x\": unknown key \"querry\" (expected one of: name, help, query, queries, "
+            "scope, role, min_version, max_version, timeout, optional, cache_ttl, max_series, labels, values)");
+}
+
+TEST(CollectorLoader, UnknownValueKey) {
+  EXPECT_THAT(OnlyError(R"(version: 1
+collectors:
+  - {name: x, help: X., query: SELECT 1 AS v, values: [{column: v, type: gauge, unit: ms}]}
+)"),
+              HasSubstr("c.yaml:3:81: collector \"x\" value \"v\": unknown key \"unit\""));
+}
+
+TEST(CollectorLoader, MissingRequiredKeys) {
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("c.yaml:3:5: collector \"x\": missing required key \"help\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1 AS v}\n"),
+              HasSubstr("missing required key \"values\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("give exactly one of \"query\" or \"queries\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v}]}\n"),
+              HasSubstr("collector \"x\" value \"v\": missing required key \"type\""));
+  EXPECT_THAT(OnlyError("collectors: []\n"), HasSubstr("missing required key \"version\""));
+}
+
+TEST(CollectorLoader, WrongTypes) {
+  EXPECT_EQ(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., timeout: fast, query: SELECT 1, "
+                      "values: [{column: v, type: gauge}]}\n"),
+            "c.yaml:3:34: collector \"x\": \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"fast\"");
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: histogram}]}\n"),
+              HasSubstr("type must be gauge or counter, not \"histogram\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., optional: maybe, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("\"optional\" must be true or false, not \"maybe\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: fifteen, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("\"min_version\" must be a whole number"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: cluster, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("scope must be server or database, not \"cluster\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., role: leader, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("role must be any, primary or standby"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: [SELECT 1], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("\"query\" must be a single value"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, scale: lots}]}\n"),
+              HasSubstr("\"scale\" must be a finite number"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, on_null: zero}]}\n"),
+              HasSubstr("on_null must be skip or a number"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., max_series: 0, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("max_series must be at least 1"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors: {name: x}\n"), HasSubstr("\"collectors\" must be a list"));
+  EXPECT_THAT(OnlyError("version: 2\ncollectors: []\n"), HasSubstr("version 2 is not supported"));
+}
+
+TEST(CollectorLoader, InvalidNames) {
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: 'my-metric'}]}\n"),
+              HasSubstr("\"my-metric\" is not a valid metric name"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: 'job:rate'}]}\n"),
+              HasSubstr("\"job:rate\" is not a valid metric name"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [{column: a, name: 'bad label'}], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("\"bad label\" is not a valid label name"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [__meta], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("\"__meta\" is not a valid label name"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: 9lives, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: ok_name}]}\n"),
+              HasSubstr("the name must be letters, digits and _"));
+}
+
+TEST(CollectorLoader, NamingConventions) {
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: counter, name: x_calls}]}\n"),
+              HasSubstr("counter \"x_calls\" must have a name ending in _total"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: x_total}]}\n"),
+              HasSubstr("gauge \"x_total\" must not end in _total"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: pgtally_x}]}\n"),
+              HasSubstr("reserved for pgtally's own metrics"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: pg_up}]}\n"),
+              HasSubstr("reserved for pgtally's own metrics"));
+}
+
+TEST(CollectorLoader, LabelProblems) {
+  EXPECT_EQ(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [v], values: [{column: v, type: gauge}]}\n"),
+            "c.yaml:3:64: collector \"x\" value \"v\": column \"v\" is also a label");
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [a, {column: b, name: a}], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("label \"a\" is named twice"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: database, query: SELECT 1, labels: [datname], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("label \"datname\" is added by pgtally"));
+  // On a server-scoped collector datname is an ordinary label.
+  EXPECT_TRUE(ParseCollectorFile("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [datname], values: [{column: v, type: gauge}]}\n", "c.yaml").ok());
+}
+
+TEST(CollectorLoader, VersionRangeProblems) {
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: 150000, max_version: 140000, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("min_version 150000 is above max_version 140000"));
+  EXPECT_THAT(OnlyError(R"(version: 1
+collectors:
+  - name: x
+    help: X.
+    queries:
+      - {min_version: 130000, query: SELECT 1 AS v}
+      - {min_version: 140000, query: SELECT 2 AS v}
+    values: [{column: v, type: gauge}]
+)"),
+              HasSubstr("c.yaml:7:9: collector \"x\" query variant: version range overlaps an earlier variant"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, queries: [], values: [{column: v, type: gauge}]}\n"),
+              HasSubstr("give exactly one of"));
+}
+
+TEST(CollectorLoader, DuplicateNamesWithinAFile) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - {name: a, help: A., query: SELECT 1, values: [{column: v, type: gauge, name: shared_metric}]}
+  - {name: a, help: B., query: SELECT 1, values: [{column: w, type: gauge, name: shared_metric}]}
+)",
+                                         "c.yaml");
+  ASSERT_EQ(loaded.errors.size(), 2u);
+  EXPECT_EQ(loaded.errors[0].ToString(), "c.yaml:4:5: collector \"a\" is already defined at c.yaml:3:5");
+  EXPECT_EQ(loaded.errors[1].ToString(), "c.yaml:4:51: metric \"shared_metric\" is already defined at c.yaml:3:51");
+}
+
+TEST(CollectorLoader, ReportsEveryErrorAtOnce) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - {name: a, help: A., timeout: soon, query: SELECT 1, values: [{column: v, type: gauge}]}
+  - {name: b, help: B., query: SELECT 1, values: [{column: w, type: meter}]}
+  - {name: c, help: C., qeury: x, query: SELECT 1, values: [{column: w, type: gauge}]}
+)",
+                                         "c.yaml");
+  EXPECT_EQ(loaded.errors.size(), 3u);
+}
+
+class TempDir {
+ public:
+  TempDir() : path_(std::filesystem::temp_directory_path() / ("pgtally-test-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, std::string_view text) const {
+    std::ofstream(path_ / name) << text;
+    return (path_ / name).string();
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST(CollectorLoader, DuplicateMetricAcrossFiles) {
+  TempDir dir;
+  dir.Write("a.yaml", "version: 1\ncollectors:\n  - {name: a, help: A., query: SELECT 1, values: [{column: v, type: gauge, name: m}]}\n");
+  dir.Write("b.yml", "version: 1\ncollectors:\n  - {name: b, help: B., query: SELECT 1, values: [{column: v, type: gauge, name: m}]}\n");
+  dir.Write("notes.txt", "not a collector file");
+  const auto loaded = LoadCollectors({dir.path()});
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0].ToString(), dir.path() + "/b.yml:3:51: metric \"m\" is already defined at " + dir.path() + "/a.yaml:3:51");
+  EXPECT_EQ(loaded.collectors.size(), 2u);
+}
+
+TEST(CollectorLoader, MissingPath) {
+  const auto loaded = LoadCollectors({"/nonexistent/pgtally"});
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0].ToString(), "/nonexistent/pgtally: no such file or directory");
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The built-in collectors ship valid; a broken edit fails here before it fails a deployment.
+TEST(CollectorLoader, BuiltinCollectorsLoad) {
+  const auto loaded = LoadCollectors({PGTALLY_SOURCE_DIR "/queries"});
+  for (const auto& error : loaded.errors) ADD_FAILURE() << error.ToString();
+  EXPECT_GE(loaded.collectors.size(), 5u);
+}
+
+// The complete example in docs/collectors.md is real: it loads as written.
+TEST(CollectorLoader, DocumentedExampleLoads) {
+  const std::string doc = ReadFile(PGTALLY_SOURCE_DIR "/docs/collectors.md");
+  const std::regex block("```yaml\n([\\s\\S]*?)```");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(doc, match, block));
+  const auto loaded = ParseCollectorFile(match[1].str(), "docs/collectors.md");
+  for (const auto& error : loaded.errors) ADD_FAILURE() << error.ToString();
+  ASSERT_EQ(loaded.collectors.size(), 1u);
+  EXPECT_EQ(loaded.collectors[0].values[1].metric_name, "app_queue_oldest_wait_seconds");
+}
+
+}  // namespace
+}  // namespace pgtally

@@ -1,0 +1,119 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "pgtally/cli/options.h"
+#include "pgtally/config/duration.h"
+#include "pgtally/config/exporter_config.h"
+#include "pgtally/http/http_server.h"
+
+namespace pgtally {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Duration, Parses) {
+  EXPECT_EQ(ParseDuration("500ms"), Millis(500));
+  EXPECT_EQ(ParseDuration("5s"), Millis(5000));
+  EXPECT_EQ(ParseDuration("1.5s"), Millis(1500));
+  EXPECT_EQ(ParseDuration("2m"), Millis(120000));
+  EXPECT_EQ(ParseDuration("1h"), Millis(3600000));
+  EXPECT_EQ(ParseDuration("10"), Millis(10000));
+  EXPECT_EQ(ParseDuration("0.25"), Millis(250));
+  EXPECT_EQ(ParseDuration("0s"), Millis(0));
+  for (const char* bad : {"", "s", "fast", "-1s", "5 s", "5d", "1e300h"}) EXPECT_FALSE(ParseDuration(bad)) << bad;
+  EXPECT_EQ(FormatDuration(Millis(120000)), "2m");
+  EXPECT_EQ(FormatDuration(Millis(1500)), "1500ms");
+}
+
+TEST(ExporterConfig, ReadsEverySection) {
+  ExporterConfig config;
+  const auto errors = ParseExporterConfig(R"(
+data_source_name: postgresql://app@db/shop
+collectors:
+  builtin: false
+  paths: [custom, /etc/pgtally/more.yaml]
+  disabled: pg_stat_statements
+  default_timeout: 3s
+  lock_timeout: 200ms
+databases: {include: "shop|crm", exclude: "tmp_.*"}
+connection: {connect_timeout: 2s}
+scrape: {timeout: 20s}
+web: {listen_address: "127.0.0.1:9999", telemetry_path: /m}
+log: {level: debug, format: json}
+)",
+                                          "/etc/pgtally/pgtally.yaml", config);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  EXPECT_EQ(config.data_source_name, "postgresql://app@db/shop");
+  EXPECT_FALSE(config.builtin_collectors);
+  EXPECT_EQ(config.collector_paths, (std::vector<std::string>{"/etc/pgtally/custom", "/etc/pgtally/more.yaml"}));
+  EXPECT_EQ(config.disabled_collectors, std::vector<std::string>{"pg_stat_statements"});
+  EXPECT_EQ(config.default_collector_timeout, Millis(3000));
+  EXPECT_EQ(config.lock_timeout, Millis(200));
+  EXPECT_EQ(config.include_databases, "shop|crm");
+  EXPECT_EQ(config.exclude_databases, "tmp_.*");
+  EXPECT_EQ(config.connect_timeout, Millis(2000));
+  EXPECT_EQ(config.scrape_timeout, Millis(20000));
+  EXPECT_EQ(config.listen_address, "127.0.0.1:9999");
+  EXPECT_EQ(config.telemetry_path, "/m");
+  EXPECT_EQ(config.log_level, "debug");
+  EXPECT_EQ(config.log_format, LogFormat::kJson);
+}
+
+TEST(ExporterConfig, ReportsProblemsWithLocations) {
+  ExporterConfig config;
+  const auto errors = ParseExporterConfig("web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n", "p.yaml", config);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].ToString(), "p.yaml:5:19: scrape: \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"soon\"");
+  EXPECT_EQ(errors[1].ToString(), "p.yaml:2:3: section \"web\": unknown key \"listen\" (expected one of: listen_address, telemetry_path)");
+  EXPECT_EQ(errors[2].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
+}
+
+TEST(Flags, ParsesBothForms) {
+  Flags flags;
+  ASSERT_FALSE(ParseFlags({"--config", "a.yaml", "--web.listen-address=:1234", "--collectors.path", "x",
+                           "--collectors.path=y", "--collectors.disable=a,b", "--no-collectors.builtin",
+                           "--log.format", "json"},
+                          flags));
+  EXPECT_EQ(flags.config_file, "a.yaml");
+  EXPECT_EQ(flags.listen_address, ":1234");
+  EXPECT_EQ(flags.collector_paths, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(flags.disabled_collectors, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(flags.builtin_collectors, false);
+  EXPECT_EQ(flags.log_format, "json");
+}
+
+TEST(Flags, RejectsUnknownAndIncomplete) {
+  Flags flags;
+  EXPECT_EQ(ParseFlags({"--web.listen"}, flags), "unknown flag \"--web.listen\"; see --help");
+  EXPECT_EQ(ParseFlags({"--config"}, flags), "flag --config needs a value");
+}
+
+TEST(Flags, EnvironmentAndFlagsOverrideTheFile) {
+  Flags flags;
+  flags.listen_address = ":1";
+  ExporterConfig config;
+  config.data_source_name = "host=from-file";
+  ASSERT_TRUE(BuildConfig(flags, "host=from-env", config).empty());
+  EXPECT_EQ(config.data_source_name, "host=from-env");
+  EXPECT_EQ(config.listen_address, ":1");
+}
+
+TEST(Flags, NeedsADatabase) {
+  ExporterConfig config;
+  const auto errors = BuildConfig(Flags{}, nullptr, config);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0].message, HasSubstr("set DATA_SOURCE_NAME"));
+}
+
+TEST(Http, ListenAddressAndScrapeBudget) {
+  EXPECT_EQ(CivetListeningPorts(":9187"), "9187");
+  EXPECT_EQ(CivetListeningPorts("127.0.0.1:9187"), "127.0.0.1:9187");
+  EXPECT_EQ(ScrapeBudget(nullptr, Millis(10000)), Millis(10000));
+  EXPECT_EQ(ScrapeBudget("10", Millis(30000)), Millis(9500));
+  EXPECT_EQ(ScrapeBudget("2.5", Millis(30000)), Millis(2250));
+  EXPECT_EQ(ScrapeBudget("garbage", Millis(7000)), Millis(7000));
+  EXPECT_EQ(ScrapeBudget("-3", Millis(7000)), Millis(7000));
+}
+
+}  // namespace
+}  // namespace pgtally

@@ -1,0 +1,177 @@
+#include "pgtally/collect/family_builder.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "pgtally/collect/value_parser.h"
+#include "pgtally/config/collector_loader.h"
+
+namespace pgtally {
+namespace {
+
+using ::testing::HasSubstr;
+
+// An in-memory query result; std::nullopt cells are NULL.
+class MemoryTable final : public Table {
+ public:
+  MemoryTable(std::vector<std::string> columns, std::vector<std::vector<std::optional<std::string>>> rows)
+      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+  int rows() const override { return static_cast<int>(rows_.size()); }
+  int Column(const std::string& name) const override {
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (columns_[i] == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  std::optional<std::string_view> Get(int row, int column) const override {
+    const auto& cell = rows_[static_cast<std::size_t>(row)][static_cast<std::size_t>(column)];
+    if (!cell) return std::nullopt;
+    return std::string_view(*cell);
+  }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::optional<std::string>>> rows_;
+};
+
+CollectorSpec Spec(std::string_view yaml) {
+  auto loaded = ParseCollectorFile(yaml, "test.yaml");
+  EXPECT_TRUE(loaded.ok()) << (loaded.ok() ? "" : loaded.errors[0].ToString());
+  return loaded.collectors.at(0);
+}
+
+std::string Serialize(const std::vector<prometheus::MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+const CollectorSpec kSpec = Spec(R"(version: 1
+collectors:
+  - name: pg_t
+    help: Test.
+    max_series: 5
+    query: SELECT 1
+    labels: [name, {column: kind, name: type}]
+    values:
+      - {column: size_kb, type: gauge, name: pg_t_size_bytes, scale: 1024, help: "Size\nin \\ bytes."}
+      - {column: reads, type: counter}
+      - {column: ratio, type: gauge, on_null: -1}
+)");
+
+TEST(FamilyBuilder, RowsBecomeLabelledSamples) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "table", "2", "10", "0.5"}, {"b", std::nullopt, "1.5", std::nullopt, std::nullopt}});
+  ASSERT_FALSE(builder.Add(table, {{"datname", "shop"}}).has_value());
+  EXPECT_EQ(builder.series(), 5u);
+  EXPECT_EQ(builder.drops().total(), 0u);
+  EXPECT_EQ(Serialize(builder.Take()),
+            "# HELP pg_t_size_bytes Size\\nin \\\\ bytes.\n"
+            "# TYPE pg_t_size_bytes gauge\n"
+            "pg_t_size_bytes{datname=\"shop\",name=\"a\",type=\"table\"} 2048\n"
+            "pg_t_size_bytes{datname=\"shop\",name=\"b\",type=\"\"} 1536\n"
+            "# HELP pg_t_reads_total Test.\n"
+            "# TYPE pg_t_reads_total counter\n"
+            "pg_t_reads_total{datname=\"shop\",name=\"a\",type=\"table\"} 10\n"
+            "# HELP pg_t_ratio Test.\n"
+            "# TYPE pg_t_ratio gauge\n"
+            "pg_t_ratio{datname=\"shop\",name=\"a\",type=\"table\"} 0.5\n"
+            "pg_t_ratio{datname=\"shop\",name=\"b\",type=\"\"} -1\n");
+}
+
+TEST(FamilyBuilder, LabelValuesAreEscapedAndMadeValidUtf8) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"quote\" back\\slash\nline", "caf\xC3\xA9 \xFF", "1", std::nullopt, std::nullopt}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_THAT(Serialize(builder.Take()),
+              HasSubstr("pg_t_size_bytes{name=\"quote\\\" back\\\\slash\\nline\",type=\"caf\xC3\xA9 \xEF\xBF\xBD\"} 1024\n"));
+}
+
+TEST(FamilyBuilder, DuplicateRowsAreDroppedAndCounted) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "t", "1", "1", "1"}, {"a", "t", "2", "2", "2"}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_EQ(builder.drops().duplicate, 3u);
+  EXPECT_EQ(builder.series(), 3u);
+  EXPECT_THAT(Serialize(builder.Take()), HasSubstr("pg_t_size_bytes{name=\"a\",type=\"t\"} 1024\n"));
+}
+
+TEST(FamilyBuilder, SameLabelsInAnotherDatabaseAreNotDuplicates) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"}, {{"a", "t", "1", std::nullopt, std::nullopt}});
+  ASSERT_FALSE(builder.Add(table, {{"datname", "one"}}).has_value());
+  ASSERT_FALSE(builder.Add(table, {{"datname", "two"}}).has_value());
+  EXPECT_EQ(builder.drops().duplicate, 0u);
+  EXPECT_EQ(builder.series(), 4u);  // size and ratio (NULL → -1) in each database
+}
+
+TEST(FamilyBuilder, InvalidValuesAreSkippedAndCounted) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"}, {{"a", "t", "12 kB", "abc", "0.1"}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_EQ(builder.drops().invalid_value, 2u);
+  EXPECT_EQ(builder.series(), 1u);
+}
+
+TEST(FamilyBuilder, SeriesLimitDropsTheRest) {
+  FamilyBuilder builder(kSpec);  // max_series: 5
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "t", "1", "1", "1"}, {"b", "t", "1", "1", "1"}, {"c", "t", "1", "1", "1"}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_EQ(builder.series(), 5u);
+  EXPECT_EQ(builder.drops().limit, 4u);
+}
+
+TEST(FamilyBuilder, MissingColumnsAreAMappingError) {
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "size_kb", "ratio"}, {{"a", "1", "1"}});
+  const auto error = builder.Add(table, {});
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(*error, "the result has no column \"kind\", \"reads\"");
+  EXPECT_TRUE(builder.Take().empty());
+}
+
+TEST(ValueParser, PostgresTextForms) {
+  EXPECT_EQ(ParsePgNumber("42"), 42.0);
+  EXPECT_EQ(ParsePgNumber("-7"), -7.0);
+  EXPECT_EQ(ParsePgNumber("9223372036854775807"), 9223372036854775807.0);
+  EXPECT_EQ(ParsePgNumber("1234.5678"), 1234.5678);
+  EXPECT_EQ(ParsePgNumber("1e+20"), 1e20);
+  EXPECT_EQ(ParsePgNumber(".5"), 0.5);
+  EXPECT_TRUE(std::isnan(*ParsePgNumber("NaN")));
+  EXPECT_EQ(ParsePgNumber("Infinity"), INFINITY);
+  EXPECT_EQ(ParsePgNumber("-Infinity"), -INFINITY);
+  EXPECT_EQ(ParsePgNumber("t"), 1.0);
+  EXPECT_EQ(ParsePgNumber("f"), 0.0);
+  EXPECT_EQ(ParsePgNumber("true"), 1.0);
+  EXPECT_EQ(ParsePgNumber("false"), 0.0);
+}
+
+TEST(ValueParser, RejectsNonNumbers) {
+  for (const char* text : {"", " 1", "1 ", "abc", "12 kB", "1,5", "0x10", "inf", "nan", "+1", "2026-01-01", "{1,2}"}) {
+    EXPECT_FALSE(ParsePgNumber(text).has_value()) << text;
+  }
+}
+
+TEST(ValueParser, SanitizeUtf8) {
+  EXPECT_EQ(SanitizeUtf8("plain"), "plain");
+  EXPECT_EQ(SanitizeUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");                     // truncated
+  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");     // overlong
+  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+}
+
+TEST(ValueParser, EscapeHelp) {
+  EXPECT_EQ(EscapeHelp("a\\b\nc \"d\""), "a\\\\b\\nc \"d\"");
+}
+
+}  // namespace
+}  // namespace pgtally
