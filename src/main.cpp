@@ -104,9 +104,11 @@ int Run(int argc, char** argv) {
   } catch (const std::exception& e) {
     return Fail(e.what());
   }
-  spdlog::info("pgtally started: version={} listen={} telemetry_path={} target={} collectors={}", BuildVersion(),
-               Quoted(config.listen_address), Quoted(config.telemetry_path), Quoted(exporter.target_name()),
-               collector_count);
+  std::string ports;
+  for (const int port : server->ports()) ports += fmt::format("{}{}", ports.empty() ? "" : ",", port);
+  spdlog::info("pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
+               BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
+               Quoted(exporter.target_name()), collector_count);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
