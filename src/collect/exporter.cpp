@@ -17,6 +17,7 @@ constexpr std::string_view kFallbackBody = "# TYPE pg_up gauge\npg_up 0\n";
 
 std::vector<std::string> Names(const std::vector<CollectorSpec>& collectors) {
   std::vector<std::string> names;
+  names.reserve(collectors.size());
   for (const auto& spec : collectors) names.push_back(spec.name);
   return names;
 }

@@ -2,6 +2,8 @@
 
 #include <prometheus/counter.h>
 
+#include <algorithm>
+
 namespace pgtally {
 namespace {
 
@@ -66,6 +68,14 @@ void SelfMetrics::CountDropped(const std::string& collector, DropReason reason, 
   dropped_.Add({{"collector", collector}, {"reason", std::string(ToString(reason))}}).Increment(count);
 }
 
-std::vector<prometheus::MetricFamily> SelfMetrics::Collect() const { return registry_.Collect(); }
+std::vector<prometheus::MetricFamily> SelfMetrics::Collect() const {
+  auto families = registry_.Collect();
+  // The registry keeps series in hash order; sorted output is easier to read and to diff.
+  for (auto& family : families) {
+    std::sort(family.metric.begin(), family.metric.end(),
+              [](const auto& a, const auto& b) { return a.label < b.label; });
+  }
+  return families;
+}
 
 }  // namespace pgtally

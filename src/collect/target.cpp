@@ -195,10 +195,13 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "", *mapping_error});
   }
   const auto& drops = builder.drops();
-  if (drops.duplicate) self_metrics_.CountDropped(spec.name, DropReason::kDuplicate, drops.duplicate);
-  if (drops.invalid_value) self_metrics_.CountDropped(spec.name, DropReason::kInvalidValue, drops.invalid_value);
+  const auto count = [&](DropReason reason, std::size_t dropped) {
+    if (dropped > 0) self_metrics_.CountDropped(spec.name, reason, static_cast<double>(dropped));
+  };
+  count(DropReason::kDuplicate, drops.duplicate);
+  count(DropReason::kInvalidValue, drops.invalid_value);
+  count(DropReason::kLimit, drops.limit);
   if (drops.limit) {
-    self_metrics_.CountDropped(spec.name, DropReason::kLimit, drops.limit);
     self_metrics_.CountError(spec.name, ErrorClass::kLimit);
     spdlog::warn("collector over its series limit: target={} collector={} database={} max_series={} dropped={}",
                  Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label), spec.max_series,

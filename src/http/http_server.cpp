@@ -1,5 +1,7 @@
 #include "pgtally/http/http_server.h"
 
+#include "pgtally/log/logging.h"
+
 #include <CivetServer.h>
 #include <fmt/chrono.h>
 #include <spdlog/spdlog.h>
@@ -73,7 +75,7 @@ class Handler : public CivetHandler {
     try {
       Serve(conn, head);
     } catch (const std::exception& e) {
-      spdlog::error("http handler failed: error=\"{}\"", e.what());
+      spdlog::error("http handler failed: error={}", Quoted(e.what()));
       Respond(conn, 500, kTextType, "internal error\n", head);
     } catch (...) {
       Respond(conn, 500, kTextType, "internal error\n", head);
@@ -151,7 +153,7 @@ class LandingHandler final : public Handler {
 };
 
 int LogCivetMessage(const mg_connection*, const char* message) {
-  spdlog::warn("http server: message=\"{}\"", message);
+  spdlog::warn("http server: message={}", Quoted(message));
   return 1;
 }
 
@@ -204,7 +206,7 @@ struct HttpServer::Impl {
   std::unique_ptr<CivetServer> server;  // last: stops before the handlers it calls go away
 };
 
-HttpServer::HttpServer(HttpOptions options, Exporter& exporter)
+HttpServer::HttpServer(const HttpOptions& options, Exporter& exporter)
     : impl_(std::make_unique<Impl>(options, exporter)) {}
 
 HttpServer::~HttpServer() = default;

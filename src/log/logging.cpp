@@ -82,6 +82,26 @@ std::string JsonString(std::string_view text) {
   return out + "\"";
 }
 
+// The names --log.level accepts, so a level reads the same in flags and in logs.
+std::string_view LevelName(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    default:
+      return "off";
+  }
+}
+
 class LineFormatter final : public spdlog::formatter {
  public:
   explicit LineFormatter(LogFormat format) : format_(format) {}
@@ -90,9 +110,8 @@ class LineFormatter final : public spdlog::formatter {
     const auto time = std::chrono::time_point_cast<std::chrono::milliseconds>(msg.time);
     const auto millis = time.time_since_epoch().count() % 1000;
     const std::string timestamp = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(time)), millis);
-    const auto level = spdlog::level::to_string_view(msg.level);
     const std::string line =
-        FormatLogLine(timestamp, std::string_view(level.data(), level.size()),
+        FormatLogLine(timestamp, LevelName(msg.level),
                       ScrubSecrets(std::string_view(msg.payload.data(), msg.payload.size())), format_);
     dest.append(line.data(), line.data() + line.size());
     dest.push_back('\n');

@@ -28,7 +28,7 @@ std::string BaseUrl(const Process& process) {
   EXPECT_TRUE(process.WaitForStderr("pgtally started", 10s)) << process.Stderr();
   std::smatch match;
   const std::string log = process.Stderr();
-  if (!std::regex_search(log, match, std::regex("ports=([0-9]+)"))) return "";
+  if (!std::regex_search(log, match, std::regex("ports\"?[=:]\"?([0-9]+)"))) return "";
   return "http://127.0.0.1:" + match[1].str();
 }
 
@@ -61,7 +61,7 @@ TEST(Binary, RefusesToStartOnAnInvalidCollectorFile) {
   TempFile file("broken.yaml", "version: 1\ncollectors:\n  - name: x\n    help: X.\n    query: SELECT 1\n    values:\n      - {column: v, type: histogram}\n");
   Process process({kBinary, "--collectors.path", file.path()}, {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
   EXPECT_EQ(process.Wait(10s), 1);
-  EXPECT_THAT(process.Stderr(), HasSubstr(file.path() + ":7:9: collector \"x\" value \"v\": type must be gauge or counter"));
+  EXPECT_THAT(process.Stderr(), HasSubstr(file.path() + ":7:27: collector \"x\" value \"v\": type must be gauge or counter"));
   EXPECT_THAT(process.Stderr(), HasSubstr("not starting"));
 }
 

@@ -15,11 +15,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kCollectors = R"(version: 1
+constexpr std::string_view kCollectors = R"yaml(version: 1
 collectors:
   - {name: probe, help: P., query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
   - {name: per_db, help: D., scope: database, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
-)";
+)yaml";
 
 // Scrapes until pg_up has `value` or `limit` passes; returns the number of scrapes it took.
 int ScrapesUntilUp(Exporter& exporter, double value, std::chrono::seconds limit) {

@@ -71,10 +71,10 @@ TEST_F(HttpTest, ExpositionPassesPromtool) {
 }
 
 TEST(HttpBudget, ScraperTimeoutHeaderIsHonoured) {
-  auto exporter = MakeExporter(SharedPgServer().Dsn(), R"(version: 1
+  auto exporter = MakeExporter(SharedPgServer().Dsn(), R"yaml(version: 1
 collectors:
   - {name: sleepy, help: S., timeout: 60s, query: "SELECT 1 AS v FROM pg_sleep(20)", values: [{column: v, type: gauge}]}
-)");
+)yaml");
   HttpServer server(HttpOptions{"127.0.0.1:0", "/metrics", Millis(30000)}, *exporter);
   const auto url = "http://127.0.0.1:" + std::to_string(server.ports().at(0)) + "/metrics";
   const auto response = HttpGet(url, {"X-Prometheus-Scrape-Timeout-Seconds: 2"});

@@ -45,7 +45,7 @@ TEST_F(ScrapeTest, BuiltinCollectorsReportTheServer) {
 TEST_F(ScrapeTest, CustomCollectorWithLabelsScaleAndNulls) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS jobs (queue text, state text, wait_ms float8)");
   pg_.Exec("TRUNCATE jobs; INSERT INTO jobs VALUES ('mail','ready',1500), ('mail','ready',500), ('sms','done',NULL)");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - name: app_jobs
     help: Jobs.
@@ -54,7 +54,7 @@ collectors:
     values:
       - {column: jobs, type: gauge}
       - {column: wait_ms, type: gauge, name: app_jobs_max_wait_seconds, scale: 0.001}
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "app_jobs_jobs{queue=\"mail\",job_state=\"ready\"}"), 2);
   EXPECT_EQ(SampleValue(body, "app_jobs_jobs{queue=\"sms\",job_state=\"done\"}"), 1);
@@ -64,13 +64,13 @@ collectors:
 }
 
 TEST_F(ScrapeTest, AFailingQueryBreaksOnlyItsCollector) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: good, help: G., query: SELECT 7 AS v, values: [{column: v, type: gauge}]}
   - {name: bad, help: B., query: SELECT v FROM no_such_table, values: [{column: v, type: gauge}]}
   - {name: unmapped, help: U., query: SELECT 1 AS w, values: [{column: v, type: gauge}]}
   - {name: quiet, help: Q., optional: true, query: SELECT v FROM no_such_view, values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "pg_up"), 1);
   EXPECT_EQ(SampleValue(body, "good_v"), 7);
@@ -94,14 +94,14 @@ TEST_F(ScrapeTest, DatabaseScopeRunsOnEveryDatabase) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS marker (id int)", "scope_a");
   TargetOptions options;
   options.exclude_databases = std::regex("scope_skip");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - name: app_tables
     help: User tables in each database.
     scope: database
     query: SELECT count(*) AS count FROM pg_tables WHERE tablename = 'marker'
     values: [{column: count, type: gauge}]
-)",
+)yaml",
                                false, options);
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "app_tables_count{datname=\"scope_a\"}"), 1);
@@ -112,7 +112,7 @@ collectors:
 }
 
 TEST_F(ScrapeTest, VersionAndRoleGating) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: old_only, help: O., max_version: 99999, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
   - {name: standby_only, help: S., role: standby, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
@@ -123,7 +123,7 @@ collectors:
       - {max_version: 149999, query: SELECT 14 AS v}
       - {min_version: 150000, query: SELECT 15 AS v}
     values: [{column: v, type: gauge}]
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_skipped{collector=\"old_only\",reason=\"version\"}"), 1);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_skipped{collector=\"standby_only\",reason=\"role\"}"), 1);
@@ -134,14 +134,14 @@ collectors:
 
 TEST_F(ScrapeTest, CollectorsCannotWrite) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS precious (id int); TRUNCATE precious; INSERT INTO precious VALUES (1)");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: w_insert, help: W., query: "INSERT INTO precious VALUES (2) RETURNING id AS v", values: [{column: v, type: gauge}]}
   - {name: w_cte, help: W., query: "WITH d AS (DELETE FROM precious RETURNING id) SELECT count(*) AS v FROM d", values: [{column: v, type: gauge}]}
   - {name: w_multi, help: W., query: "SELECT 1 AS v; DROP TABLE precious", values: [{column: v, type: gauge}]}
   - {name: w_escape, help: W., query: "COMMIT; DROP TABLE precious", values: [{column: v, type: gauge}]}
   - {name: w_setting, help: W., query: "SELECT set_config('transaction_read_only', 'off', true) AS v", values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   for (const char* name : {"w_insert", "w_cte", "w_multi", "w_escape", "w_setting"}) {
     EXPECT_EQ(SampleValue(body, std::string("pgtally_collector_success{collector=\"") + name + "\"}"), 0) << name;
@@ -150,11 +150,11 @@ collectors:
 }
 
 TEST_F(ScrapeTest, SlowQueryIsCancelledAndTheScrapeAnswers) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: slow, help: S., timeout: 300ms, query: "SELECT 1 AS v FROM pg_sleep(30)", values: [{column: v, type: gauge}]}
   - {name: fast, help: F., query: SELECT 2 AS v, values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto start = std::chrono::steady_clock::now();
   const auto body = ScrapeBody(*exporter);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
@@ -166,10 +166,10 @@ collectors:
 }
 
 TEST_F(ScrapeTest, ScrapeBudgetCapsTheStatementTimeout) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: sleepy, help: S., timeout: 60s, query: "SELECT 1 AS v FROM pg_sleep(30)", values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto start = std::chrono::steady_clock::now();
   const auto body = ScrapeBody(*exporter, Millis(1500));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
@@ -186,10 +186,10 @@ long long Calls(PgServer& pg, const std::string& marker) {
 
 TEST_F(ScrapeTest, CacheTtlServesThePreviousResult) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS cache_probe_table (id int)");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: cached, help: C., cache_ttl: 1h, query: "SELECT count(*) AS v FROM cache_probe_table", values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto before = Calls(pg_, "cache_probe_table");
   for (int i = 0; i < 3; ++i) EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "cached_v"), 0);
   EXPECT_EQ(Calls(pg_, "cache_probe_table") - before, 1);
@@ -197,10 +197,10 @@ collectors:
 
 TEST_F(ScrapeTest, ConcurrentScrapesShareOneRun) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS coalesce_probe_table (id int)");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: shared, help: S., query: "SELECT count(*) AS v FROM coalesce_probe_table, pg_sleep(1)", values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto before = Calls(pg_, "coalesce_probe_table");
   std::vector<std::thread> scrapers;
   std::vector<std::string> bodies(5);
@@ -211,14 +211,14 @@ collectors:
 }
 
 TEST_F(ScrapeTest, DuplicateRowsAreDroppedAndCounted) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - name: dupes
     help: D.
     query: "SELECT 'a' AS l, 1 AS v UNION ALL SELECT 'a', 2 UNION ALL SELECT 'b', 3 UNION ALL SELECT 'c', 'NaN'::float8"
     labels: [l]
     values: [{column: v, type: gauge}]
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "dupes_v{l=\"a\"}"), 1);
   EXPECT_EQ(SampleValue(body, "dupes_v{l=\"b\"}"), 3);
@@ -231,10 +231,10 @@ collectors:
 TEST_F(ScrapeTest, AResultReplacesThePreviousSeriesWhole) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS queue_depth (q text, n int); TRUNCATE queue_depth;"
            "INSERT INTO queue_depth VALUES ('a', 1), ('b', 2)");
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
-  - {name: depth, help: D., query: SELECT q, n FROM queue_depth, labels: [q], values: [{column: n, type: gauge}]}
-)");
+  - {name: depth, help: D., query: "SELECT q, n FROM queue_depth", labels: [q], values: [{column: n, type: gauge}]}
+)yaml");
   EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "depth_n{q=\"b\"}"), 2);
   pg_.Exec("DELETE FROM queue_depth WHERE q = 'b'");
   const auto body = ScrapeBody(*exporter);
@@ -243,10 +243,10 @@ collectors:
 }
 
 TEST_F(ScrapeTest, SeriesLimitIsEnforced) {
-  auto exporter = MakeExporter(pg_.Dsn(), R"(version: 1
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: wide, help: W., max_series: 10, query: "SELECT g::text AS id, g AS v FROM generate_series(1, 100) g", labels: [id], values: [{column: v, type: gauge}]}
-)");
+)yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(LinesStartingWith(body, "wide_v{").size(), 10u);
   EXPECT_EQ(SampleValue(body, "pgtally_samples_dropped_total{collector=\"wide\",reason=\"limit\"}"), 90);

@@ -23,7 +23,7 @@ struct HttpOptions {
 class HttpServer {
  public:
   // Throws std::runtime_error when it cannot listen (address in use, bad address).
-  HttpServer(HttpOptions options, Exporter& exporter);
+  HttpServer(const HttpOptions& options, Exporter& exporter);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
