@@ -24,12 +24,14 @@ int Fail(const std::string& message) {
 }
 
 // A whole-name database filter; an empty pattern means no filter.
-std::optional<std::regex> CompileFilter(const std::string& pattern, const char* key, std::string& error) {
+std::optional<std::regex> CompileFilter(const std::string& pattern, const char* key,
+                                        std::string& error) {
   if (pattern.empty()) return std::nullopt;
   try {
     return std::regex(pattern, std::regex::extended);
   } catch (const std::regex_error& e) {
-    error = fmt::format("databases.{}: \"{}\" is not a valid regular expression: {}", key, pattern, e.what());
+    error = fmt::format("databases.{}: \"{}\" is not a valid regular expression: {}", key, pattern,
+                        e.what());
     return std::nullopt;
   }
 }
@@ -46,7 +48,8 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (flags.version) {
-    std::printf("pgtally version %s (revision %s)\n", BuildVersion().data(), BuildRevision().data());
+    std::printf("pgtally version %s (revision %s)\n", BuildVersion().data(),
+                BuildRevision().data());
     return 0;
   }
 
@@ -64,7 +67,8 @@ int Run(int argc, char** argv) {
 
   std::vector<std::string> paths;
   if (config.builtin_collectors) {
-    paths.push_back(config.builtin_collectors_dir.empty() ? FindBuiltinCollectorsDir() : config.builtin_collectors_dir);
+    paths.push_back(config.builtin_collectors_dir.empty() ? FindBuiltinCollectorsDir()
+                                                          : config.builtin_collectors_dir);
   }
   paths.insert(paths.end(), config.collector_paths.begin(), config.collector_paths.end());
   auto loaded = LoadCollectors(paths);
@@ -73,7 +77,8 @@ int Run(int argc, char** argv) {
     return Fail(fmt::format("{} error(s) in collector files; not starting", loaded.errors.size()));
   }
   for (const auto& name : config.disabled_collectors) {
-    const auto removed = std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });
+    const auto removed =
+        std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });
     if (removed == 0) spdlog::warn("cannot disable unknown collector: collector={}", Quoted(name));
   }
 
@@ -105,10 +110,13 @@ int Run(int argc, char** argv) {
     return Fail(e.what());
   }
   std::string ports;
-  for (const int port : server->ports()) ports += fmt::format("{}{}", ports.empty() ? "" : ",", port);
-  spdlog::info("pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
-               BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
-               Quoted(exporter.target_name()), collector_count);
+  for (const int port : server->ports()) {
+    ports += fmt::format("{}{}", ports.empty() ? "" : ",", port);
+  }
+  spdlog::info(
+      "pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
+      BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
+      Quoted(exporter.target_name()), collector_count);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);

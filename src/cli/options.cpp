@@ -98,10 +98,13 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
   return std::nullopt;
 }
 
-Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env, ExporterConfig& config) {
+Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env,
+                        ExporterConfig& config) {
   Diagnostics errors;
   if (flags.config_file) errors = LoadExporterConfigFile(*flags.config_file, config);
-  const auto flag_error = [&](std::string message) { errors.push_back({{"command line", 0, 0}, std::move(message)}); };
+  const auto flag_error = [&](std::string message) {
+    errors.push_back({{"command line", 0, 0}, std::move(message)});
+  };
 
   if (data_source_name_env && *data_source_name_env) config.data_source_name = data_source_name_env;
   if (flags.listen_address) config.listen_address = *flags.listen_address;
@@ -118,22 +121,28 @@ Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env, Ex
     if (auto timeout = ParseDuration(*flags.scrape_timeout); timeout && timeout->count() > 0) {
       config.scrape_timeout = *timeout;
     } else {
-      flag_error(fmt::format("--scrape.timeout must be a duration such as 10s, not \"{}\"", *flags.scrape_timeout));
+      flag_error(fmt::format("--scrape.timeout must be a duration such as 10s, not \"{}\"",
+                             *flags.scrape_timeout));
     }
   }
   if (flags.builtin_collectors) config.builtin_collectors = *flags.builtin_collectors;
-  config.collector_paths.insert(config.collector_paths.end(), flags.collector_paths.begin(), flags.collector_paths.end());
-  config.disabled_collectors.insert(config.disabled_collectors.end(), flags.disabled_collectors.begin(),
+  config.collector_paths.insert(config.collector_paths.end(), flags.collector_paths.begin(),
+                                flags.collector_paths.end());
+  config.disabled_collectors.insert(config.disabled_collectors.end(),
+                                    flags.disabled_collectors.begin(),
                                     flags.disabled_collectors.end());
 
   if (config.data_source_name.empty()) {
-    flag_error("no database to connect to: set DATA_SOURCE_NAME (for example postgresql://user@host:5432/db) "
-               "or data_source_name in the config file");
+    flag_error(
+        "no database to connect to: set DATA_SOURCE_NAME (for example "
+        "postgresql://user@host:5432/db) "
+        "or data_source_name in the config file");
   }
   if (!config.telemetry_path.starts_with('/') || config.telemetry_path == "/" ||
       config.telemetry_path == "/healthz" || config.telemetry_path == "/readyz") {
-    flag_error(fmt::format("the telemetry path must start with / and not be /, /healthz or /readyz, not \"{}\"",
-                           config.telemetry_path));
+    flag_error(fmt::format(
+        "the telemetry path must start with / and not be /, /healthz or /readyz, not \"{}\"",
+        config.telemetry_path));
   }
   return errors;
 }

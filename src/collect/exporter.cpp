@@ -35,16 +35,20 @@ void AddSample(MetricFamily& family, std::vector<ClientMetric::Label> labels, do
 
 // The per-scrape gauges about pgtally itself, computed from this scrape only.
 std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrape_seconds) {
-  auto up = Gauge("pg_up", "Whether the last scrape could connect to PostgreSQL and query it (1) or not (0).");
+  auto up = Gauge(
+      "pg_up", "Whether the last scrape could connect to PostgreSQL and query it (1) or not (0).");
   AddSample(up, {}, scrape.up ? 1 : 0);
   auto duration = Gauge("pgtally_collector_duration_seconds",
-                        "Time the collector's queries took in this scrape (or in the run a cached result came from).");
-  auto success = Gauge("pgtally_collector_success",
-                       "Whether the collector succeeded (1) or failed (0) in this scrape; see the log for why.");
+                        "Time the collector's queries took in this scrape (or in the run a cached "
+                        "result came from).");
+  auto success = Gauge(
+      "pgtally_collector_success",
+      "Whether the collector succeeded (1) or failed (0) in this scrape; see the log for why.");
   auto series = Gauge("pgtally_collector_series", "Series the collector returned in this scrape.");
-  auto skipped = Gauge("pgtally_collector_skipped",
-                       "Collectors that did not run in this scrape: reason is version, role or unavailable "
-                       "(an optional collector whose query failed, e.g. a missing extension).");
+  auto skipped =
+      Gauge("pgtally_collector_skipped",
+            "Collectors that did not run in this scrape: reason is version, role or unavailable "
+            "(an optional collector whose query failed, e.g. a missing extension).");
   for (const auto& report : scrape.reports) {
     const std::vector<ClientMetric::Label> labels = {{"collector", report.collector}};
     if (report.state == CollectorReport::State::kSkipped) {
@@ -58,7 +62,9 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
   auto total = Gauge("pgtally_scrape_duration_seconds", "Time the whole scrape took.");
   AddSample(total, {}, scrape_seconds);
   auto build = Gauge("pgtally_build_info", "pgtally's version and source revision; always 1.");
-  AddSample(build, {{"version", std::string(BuildVersion())}, {"revision", std::string(BuildRevision())}}, 1);
+  AddSample(build,
+            {{"version", std::string(BuildVersion())}, {"revision", std::string(BuildRevision())}},
+            1);
 
   std::vector<MetricFamily> families;
   for (auto* family : {&up, &duration, &success, &series, &skipped, &total, &build}) {
@@ -105,7 +111,8 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   try {
     TargetScrape scrape = target_.Scrape(start + budget);
     auto families = std::move(scrape.families);
-    for (auto& family : ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count())) {
+    for (auto& family :
+         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count())) {
       families.push_back(std::move(family));
     }
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));

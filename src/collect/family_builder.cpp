@@ -9,7 +9,8 @@ namespace pgtally {
 FamilyBuilder::FamilyBuilder(const CollectorSpec& spec) : spec_(spec) {
   families_.reserve(spec.values.size());
   for (const auto& value : spec.values) {
-    families_.push_back({value.metric_name, EscapeHelp(value.help),
+    families_.push_back({value.metric_name,
+                         EscapeHelp(value.help),
                          value.kind == MetricKind::kCounter ? prometheus::MetricType::Counter
                                                             : prometheus::MetricType::Gauge,
                          {}});
@@ -23,11 +24,15 @@ std::optional<std::string> FamilyBuilder::Add(
   std::string missing;
   for (const auto& label : spec_.labels) {
     label_columns.push_back(table.Column(label.column));
-    if (label_columns.back() < 0) missing += fmt::format("{}\"{}\"", missing.empty() ? "" : ", ", label.column);
+    if (label_columns.back() < 0) {
+      missing += fmt::format("{}\"{}\"", missing.empty() ? "" : ", ", label.column);
+    }
   }
   for (const auto& value : spec_.values) {
     value_columns.push_back(table.Column(value.column));
-    if (value_columns.back() < 0) missing += fmt::format("{}\"{}\"", missing.empty() ? "" : ", ", value.column);
+    if (value_columns.back() < 0) {
+      missing += fmt::format("{}\"{}\"", missing.empty() ? "" : ", ", value.column);
+    }
   }
   if (!missing.empty()) return fmt::format("the result has no column {}", missing);
 

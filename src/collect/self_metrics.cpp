@@ -7,9 +7,11 @@
 namespace pgtally {
 namespace {
 
-constexpr ErrorClass kErrorClasses[] = {ErrorClass::kTimeout, ErrorClass::kSql, ErrorClass::kConnection,
-                                        ErrorClass::kMapping, ErrorClass::kLimit};
-constexpr DropReason kDropReasons[] = {DropReason::kDuplicate, DropReason::kInvalidValue, DropReason::kLimit};
+constexpr ErrorClass kErrorClasses[] = {ErrorClass::kTimeout, ErrorClass::kSql,
+                                        ErrorClass::kConnection, ErrorClass::kMapping,
+                                        ErrorClass::kLimit};
+constexpr DropReason kDropReasons[] = {DropReason::kDuplicate, DropReason::kInvalidValue,
+                                       DropReason::kLimit};
 
 }  // namespace
 
@@ -44,7 +46,8 @@ std::string_view ToString(DropReason reason) {
 SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors)
     : errors_(prometheus::BuildCounter()
                   .Name("pgtally_collector_errors_total")
-                  .Help("Collector runs that failed, by collector and error class; details are in the log.")
+                  .Help("Collector runs that failed, by collector and error class; details are in "
+                        "the log.")
                   .Register(registry_)),
       dropped_(prometheus::BuildCounter()
                    .Name("pgtally_samples_dropped_total")
@@ -61,11 +64,13 @@ SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors)
 }
 
 void SelfMetrics::CountError(const std::string& collector, ErrorClass error_class, double count) {
-  errors_.Add({{"collector", collector}, {"class", std::string(ToString(error_class))}}).Increment(count);
+  errors_.Add({{"collector", collector}, {"class", std::string(ToString(error_class))}})
+      .Increment(count);
 }
 
 void SelfMetrics::CountDropped(const std::string& collector, DropReason reason, double count) {
-  dropped_.Add({{"collector", collector}, {"reason", std::string(ToString(reason))}}).Increment(count);
+  dropped_.Add({{"collector", collector}, {"reason", std::string(ToString(reason))}})
+      .Increment(count);
 }
 
 std::vector<prometheus::MetricFamily> SelfMetrics::Collect() const {

@@ -57,9 +57,11 @@ double SecondsSince(Clock::time_point start) {
 }
 
 // Moves the samples of `from` into the families of the same name in `into`.
-void Append(std::vector<prometheus::MetricFamily>& into, std::vector<prometheus::MetricFamily> from) {
+void Append(std::vector<prometheus::MetricFamily>& into,
+            std::vector<prometheus::MetricFamily> from) {
   for (auto& family : from) {
-    auto it = std::find_if(into.begin(), into.end(), [&](const auto& f) { return f.name == family.name; });
+    auto it = std::find_if(into.begin(), into.end(),
+                           [&](const auto& f) { return f.name == family.name; });
     if (it == into.end()) {
       into.push_back(std::move(family));
     } else {
@@ -105,7 +107,10 @@ Target::~Target() = default;
 pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point deadline,
                                 std::optional<pg::Error>& error) {
   auto& db = databases_[dbname];
-  if (!db) db = std::make_unique<Database>(pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout});
+  if (!db) {
+    db = std::make_unique<Database>(
+        pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout});
+  }
   if (db->conn.connected()) return &db->conn;
   const auto now = Clock::now();
   if (now < db->retry_after) {
@@ -127,26 +132,32 @@ std::optional<std::vector<std::string>> Target::ListDatabases(pg::Connection& co
                                                               Clock::time_point deadline) {
   auto outcome = conn.Exec(kDatabasesSql, deadline);
   if (!outcome.ok()) {
-    spdlog::warn("cannot list databases: target={} error={}", Quoted(display_name_), Quoted(outcome.error.message));
+    spdlog::warn("cannot list databases: target={} error={}", Quoted(display_name_),
+                 Quoted(outcome.error.message));
     return std::nullopt;
   }
   std::vector<std::string> names;
   for (int row = 0; row < outcome.rows->rows(); ++row) {
     std::string name(outcome.rows->Get(row, 0));
-    if (options_.include_databases && !std::regex_match(name, *options_.include_databases)) continue;
+    if (options_.include_databases && !std::regex_match(name, *options_.include_databases)) {
+      continue;
+    }
     if (options_.exclude_databases && std::regex_match(name, *options_.exclude_databases)) continue;
     names.push_back(std::move(name));
   }
   return names;
 }
 
-void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname, const pg::Error& error) {
-  spdlog::warn("collector failed: target={} collector={} database={} error={}", Quoted(display_name_), spec.name,
-               Quoted(dbname.empty() ? "-" : dbname), Quoted(error.message));
+void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname,
+                        const pg::Error& error) {
+  spdlog::warn("collector failed: target={} collector={} database={} error={}",
+               Quoted(display_name_), spec.name, Quoted(dbname.empty() ? "-" : dbname),
+               Quoted(error.message));
 }
 
-Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
-                             const std::string& datname_label, Clock::time_point deadline) {
+Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& query,
+                             const std::string& dbname, const std::string& datname_label,
+                             Clock::time_point deadline) {
   Fragment fragment;
   const auto cache_key = std::make_pair(spec.name, datname_label);
   const auto start = Clock::now();
@@ -166,8 +177,8 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     if (spec.optional && error_class == ErrorClass::kSql) {
       fragment.quiet = true;
       spdlog::debug("optional collector skipped: target={} collector={} database={} error={}",
-                    Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label),
-                    Quoted(error.message));
+                    Quoted(display_name_), spec.name,
+                    Quoted(datname_label.empty() ? "-" : datname_label), Quoted(error.message));
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
@@ -181,9 +192,11 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
 
   const auto budget = std::chrono::duration_cast<Millis>(deadline - Clock::now()) - kClientGrace;
   if (budget < kMinQueryBudget) {
-    return fail(ErrorClass::kTimeout, {pg::Error::Kind::kTimeout, "", "the scrape deadline passed before the collector ran"});
+    return fail(ErrorClass::kTimeout, {pg::Error::Kind::kTimeout, "",
+                                       "the scrape deadline passed before the collector ran"});
   }
-  const Millis statement_timeout = std::min(spec.timeout.value_or(options_.default_timeout), budget);
+  const Millis statement_timeout =
+      std::min(spec.timeout.value_or(options_.default_timeout), budget);
   auto outcome = conn->ExecReadOnly(query.sql, statement_timeout, options_.lock_timeout,
                                     Clock::now() + statement_timeout + kClientGrace);
   if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
@@ -203,16 +216,18 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   count(DropReason::kLimit, drops.limit);
   if (drops.limit) {
     self_metrics_.CountError(spec.name, ErrorClass::kLimit);
-    spdlog::warn("collector over its series limit: target={} collector={} database={} max_series={} dropped={}",
-                 Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label), spec.max_series,
-                 drops.limit);
+    spdlog::warn(
+        "collector over its series limit: target={} collector={} database={} max_series={} "
+        "dropped={}",
+        Quoted(display_name_), spec.name, Quoted(datname_label.empty() ? "-" : datname_label),
+        spec.max_series, drops.limit);
   }
   fragment.series = builder.series();
   fragment.families = builder.Take();
   fragment.duration_seconds = SecondsSince(start);
   if (spec.cache_ttl.count() > 0) {
-    cache_[cache_key] = std::make_unique<CacheEntry>(
-        CacheEntry{start + spec.cache_ttl, fragment.families, fragment.series, fragment.duration_seconds});
+    cache_[cache_key] = std::make_unique<CacheEntry>(CacheEntry{
+        start + spec.cache_ttl, fragment.families, fragment.series, fragment.duration_seconds});
   }
   return fragment;
 }
@@ -232,8 +247,10 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     if (!probe->ok()) error = probe->error;
   }
   if (!probe || !probe->ok()) {
-    if (was_up_) spdlog::warn("database down: target={} error={}", Quoted(display_name_),
-                          Quoted(error ? error->message : ""));
+    if (was_up_) {
+      spdlog::warn("database down: target={} error={}", Quoted(display_name_),
+                   Quoted(error ? error->message : ""));
+    }
     was_up_ = false;
     return scrape;
   }
@@ -247,13 +264,16 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     return spec.QueryFor(server_version) != nullptr && spec.RunsOn(in_recovery);
   };
   std::vector<std::string> databases;
-  if (std::any_of(collectors_->begin(), collectors_->end(),
-                  [&](const auto& spec) { return spec.scope == Scope::kDatabase && applies(spec); })) {
+  if (std::any_of(collectors_->begin(), collectors_->end(), [&](const auto& spec) {
+        return spec.scope == Scope::kDatabase && applies(spec);
+      })) {
     if (auto listed = ListDatabases(databases_[""]->conn, probe_deadline)) {
       databases = std::move(*listed);
       // Forget connections and cached results of databases that are gone or filtered out.
       const std::set<std::string> present(databases.begin(), databases.end());
-      std::erase_if(databases_, [&](const auto& entry) { return !entry.first.empty() && !present.contains(entry.first); });
+      std::erase_if(databases_, [&](const auto& entry) {
+        return !entry.first.empty() && !present.contains(entry.first);
+      });
       std::erase_if(cache_, [&](const auto& entry) {
         return !entry.first.second.empty() && !present.contains(entry.first.second);
       });

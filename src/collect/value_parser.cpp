@@ -12,7 +12,8 @@ std::optional<double> ParsePgNumber(std::string_view text) {
   if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
   if (text == "Infinity") return std::numeric_limits<double>::infinity();
   if (text == "-Infinity") return -std::numeric_limits<double>::infinity();
-  if (text.empty() || !(text.front() == '-' || (text.front() >= '0' && text.front() <= '9') || text.front() == '.')) {
+  if (text.empty() || !(text.front() == '-' || (text.front() >= '0' && text.front() <= '9') ||
+                        text.front() == '.')) {
     return std::nullopt;
   }
   double value = 0;

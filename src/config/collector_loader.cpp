@@ -21,7 +21,8 @@ bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 
 bool IsIdentifier(std::string_view name) {
-  return !name.empty() && IsNameStart(name.front()) && std::all_of(name.begin(), name.end(), IsNameChar);
+  return !name.empty() && IsNameStart(name.front()) &&
+         std::all_of(name.begin(), name.end(), IsNameChar);
 }
 
 std::optional<int> ReadVersion(YamlReader& reader, const YAML::Node& map, const char* key,
@@ -32,7 +33,8 @@ std::optional<int> ReadVersion(YamlReader& reader, const YAML::Node& map, const 
     return std::nullopt;
   }
   if (*value < 0 || *value > 9999999) {
-    reader.Error(map[key], fmt::format("{}: \"{}\" must be a server_version_num such as 150004", what, key));
+    reader.Error(map[key],
+                 fmt::format("{}: \"{}\" must be a server_version_num such as 150004", what, key));
     ok = false;
     return std::nullopt;
   }
@@ -45,7 +47,8 @@ std::optional<VersionRange> ReadVersionRange(YamlReader& reader, const YAML::Nod
   VersionRange range{ReadVersion(reader, map, "min_version", what, ok),
                      ReadVersion(reader, map, "max_version", what, ok)};
   if (range.min && range.max && *range.min > *range.max) {
-    reader.Error(map, fmt::format("{}: min_version {} is above max_version {}", what, *range.min, *range.max));
+    reader.Error(map, fmt::format("{}: min_version {} is above max_version {}", what, *range.min,
+                                  *range.max));
     ok = false;
   }
   return ok ? std::optional(range) : std::nullopt;
@@ -71,9 +74,10 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
       if (!sql || !range) continue;
       for (const auto& earlier : spec.queries) {
         if (earlier.versions.Overlaps(*range)) {
-          reader.Error(item, fmt::format("{}: version range overlaps an earlier variant; give each variant "
-                                         "its own min_version/max_version",
-                                         item_what));
+          reader.Error(
+              item, fmt::format("{}: version range overlaps an earlier variant; give each variant "
+                                "its own min_version/max_version",
+                                item_what));
         }
       }
       spec.queries.push_back({*sql, *range});
@@ -103,13 +107,15 @@ void ReadLabels(YamlReader& reader, const YAML::Node& node, const std::string& w
     }
     if (label.column.empty()) continue;
     if (!IsValidLabelName(label.name)) {
-      reader.Error(item, fmt::format("{}: \"{}\" is not a valid label name (letters, digits and _, not "
-                                     "starting with a digit or __)",
-                                     what, label.name));
+      reader.Error(item,
+                   fmt::format("{}: \"{}\" is not a valid label name (letters, digits and _, not "
+                               "starting with a digit or __)",
+                               what, label.name));
     } else if (spec.scope == Scope::kDatabase && label.name == kDatabaseLabel) {
-      reader.Error(item, fmt::format("{}: label \"{}\" is added by pgtally to every scope: database "
-                                     "collector; remove it or rename it",
-                                     what, kDatabaseLabel));
+      reader.Error(item,
+                   fmt::format("{}: label \"{}\" is added by pgtally to every scope: database "
+                               "collector; remove it or rename it",
+                               what, kDatabaseLabel));
     } else if (!seen.insert(label.name).second) {
       reader.Error(item, fmt::format("{}: label \"{}\" is named twice", what, label.name));
     }
@@ -134,7 +140,8 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
     } else if (*type == "counter") {
       value.kind = MetricKind::kCounter;
     } else {
-      reader.Error(item["type"], fmt::format("{}: type must be gauge or counter, not \"{}\"", what, *type));
+      reader.Error(item["type"],
+                   fmt::format("{}: type must be gauge or counter, not \"{}\"", what, *type));
       ok = false;
     }
   } else {
@@ -158,22 +165,25 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
     }
   }
   if (!IsValidMetricName(value.metric_name)) {
-    reader.Error(name_node, fmt::format("{}: \"{}\" is not a valid metric name (letters, digits and _, "
-                                        "not starting with a digit)",
-                                        what, value.metric_name));
+    reader.Error(name_node,
+                 fmt::format("{}: \"{}\" is not a valid metric name (letters, digits and _, "
+                             "not starting with a digit)",
+                             what, value.metric_name));
     ok = false;
   } else if (value.metric_name.starts_with(kReservedPrefix) || value.metric_name == "pg_up") {
-    reader.Error(name_node, fmt::format("{}: metric name \"{}\" is reserved for pgtally's own metrics",
-                                        what, value.metric_name));
+    reader.Error(name_node,
+                 fmt::format("{}: metric name \"{}\" is reserved for pgtally's own metrics", what,
+                             value.metric_name));
     ok = false;
   } else if (ok && value.kind == MetricKind::kCounter && !value.metric_name.ends_with("_total")) {
-    reader.Error(name_node, fmt::format("{}: counter \"{}\" must have a name ending in _total", what,
-                                        value.metric_name));
+    reader.Error(name_node, fmt::format("{}: counter \"{}\" must have a name ending in _total",
+                                        what, value.metric_name));
     ok = false;
   } else if (ok && value.kind == MetricKind::kGauge && value.metric_name.ends_with("_total")) {
-    reader.Error(name_node, fmt::format("{}: gauge \"{}\" must not end in _total, which marks counters; "
-                                        "use type: counter or another name",
-                                        what, value.metric_name));
+    reader.Error(name_node,
+                 fmt::format("{}: gauge \"{}\" must not end in _total, which marks counters; "
+                             "use type: counter or another name",
+                             what, value.metric_name));
     ok = false;
   }
 
@@ -213,21 +223,24 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
   spec.name = *name;
   const std::string what = fmt::format("collector \"{}\"", spec.name);
   if (!IsValidMetricName(spec.name)) {
-    reader.Error(node["name"], fmt::format("{}: the name must be letters, digits and _, starting with a "
-                                           "letter; it prefixes the collector's metric names",
-                                           what));
+    reader.Error(node["name"],
+                 fmt::format("{}: the name must be letters, digits and _, starting with a "
+                             "letter; it prefixes the collector's metric names",
+                             what));
   }
-  reader.CheckKeys(node,
-                   {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version",
-                    "timeout", "optional", "cache_ttl", "max_series", "labels", "values"},
-                   what);
+  reader.CheckKeys(
+      node,
+      {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
+       "optional", "cache_ttl", "max_series", "labels", "values"},
+      what);
   spec.help = reader.GetString(node, "help", what, true).value_or("");
 
   if (auto scope = reader.GetString(node, "scope", what)) {
     if (*scope == "database") {
       spec.scope = Scope::kDatabase;
     } else if (*scope != "server") {
-      reader.Error(node["scope"], fmt::format("{}: scope must be server or database, not \"{}\"", what, *scope));
+      reader.Error(node["scope"],
+                   fmt::format("{}: scope must be server or database, not \"{}\"", what, *scope));
     }
   }
   if (auto role = reader.GetString(node, "role", what)) {
@@ -236,7 +249,8 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
     } else if (*role == "standby") {
       spec.role = Role::kStandby;
     } else if (*role != "any") {
-      reader.Error(node["role"], fmt::format("{}: role must be any, primary or standby, not \"{}\"", what, *role));
+      reader.Error(node["role"], fmt::format("{}: role must be any, primary or standby, not \"{}\"",
+                                             what, *role));
     }
   }
   if (auto range = ReadVersionRange(reader, node, what)) spec.versions = *range;
@@ -261,11 +275,14 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
 
   const YAML::Node values = node["values"];
   if (!values.IsDefined() || values.IsNull()) {
-    reader.Error(node, fmt::format("{}: missing required key \"values\" (at least one value column)", what));
+    reader.Error(
+        node, fmt::format("{}: missing required key \"values\" (at least one value column)", what));
   } else if (reader.ExpectSequence(values, what + " \"values\"")) {
     if (values.size() == 0) reader.Error(values, fmt::format("{}: \"values\" is empty", what));
     for (const auto& item : values) {
-      if (auto value = ReadValue(reader, item, what, spec)) spec.values.push_back(std::move(*value));
+      if (auto value = ReadValue(reader, item, what, spec)) {
+        spec.values.push_back(std::move(*value));
+      }
     }
   }
   return spec;
@@ -277,7 +294,8 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
   const auto root = reader.Parse(text);
   if (!root) return loaded;
   if (!root->IsMap()) {
-    reader.Error(*root, "a collector file must be a map with the keys \"version\" and \"collectors\"");
+    reader.Error(*root,
+                 "a collector file must be a map with the keys \"version\" and \"collectors\"");
     return loaded;
   }
   reader.CheckKeys(*root, {"version", "collectors"}, "collector file");
@@ -285,9 +303,10 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
   if (!(*root)["version"].IsDefined()) {
     reader.Error(*root, "collector file: missing required key \"version\" (use version: 1)");
   } else if (version && *version != 1) {
-    reader.Error((*root)["version"], fmt::format("collector file: version {} is not supported; this "
-                                                 "pgtally reads version 1",
-                                                 *version));
+    reader.Error((*root)["version"],
+                 fmt::format("collector file: version {} is not supported; this "
+                             "pgtally reads version 1",
+                             *version));
     return loaded;
   }
   const YAML::Node collectors = (*root)["collectors"];
@@ -338,9 +357,13 @@ LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
       std::vector<fs::path> files;
       for (const auto& entry : fs::directory_iterator(path, error)) {
         const auto ext = entry.path().extension();
-        if ((ext == ".yaml" || ext == ".yml") && !entry.is_directory()) files.push_back(entry.path());
+        if ((ext == ".yaml" || ext == ".yml") && !entry.is_directory()) {
+          files.push_back(entry.path());
+        }
       }
-      if (error) loaded.errors.push_back({{path, 0, 0}, "cannot list the directory: " + error.message()});
+      if (error) {
+        loaded.errors.push_back({{path, 0, 0}, "cannot list the directory: " + error.message()});
+      }
       std::sort(files.begin(), files.end());
       for (const auto& file : files) LoadFile(file, loaded);
     } else if (fs::exists(path, error)) {
@@ -358,8 +381,8 @@ void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics&
   std::map<std::string, SourceLocation> metric_names;
   for (const auto& spec : collectors) {
     if (auto [it, fresh] = collector_names.emplace(spec.name, spec.location); !fresh) {
-      errors.push_back({spec.location, fmt::format("collector \"{}\" is already defined at {}", spec.name,
-                                                   it->second.ToString())});
+      errors.push_back({spec.location, fmt::format("collector \"{}\" is already defined at {}",
+                                                   spec.name, it->second.ToString())});
     }
     for (const auto& value : spec.values) {
       if (auto [it, fresh] = metric_names.emplace(value.metric_name, value.location); !fresh) {

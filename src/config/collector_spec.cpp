@@ -50,9 +50,7 @@ std::string_view ToString(MetricKind kind) {
   return kind == MetricKind::kCounter ? "counter" : "gauge";
 }
 
-std::string_view ToString(Scope scope) {
-  return scope == Scope::kDatabase ? "database" : "server";
-}
+std::string_view ToString(Scope scope) { return scope == Scope::kDatabase ? "database" : "server"; }
 
 std::string_view ToString(Role role) {
   switch (role) {

@@ -43,27 +43,33 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
   if (!root) return errors;
   if (root->IsNull()) return errors;  // an empty file keeps every default
   if (!reader.ExpectMap(*root, "the config file")) return errors;
-  reader.CheckKeys(*root, {"data_source_name", "collectors", "databases", "connection", "scrape", "web", "log"},
-                   "config file");
+  reader.CheckKeys(
+      *root, {"data_source_name", "collectors", "databases", "connection", "scrape", "web", "log"},
+      "config file");
 
   // Relative collector paths are relative to the config file, not to the working directory.
   const auto base = std::filesystem::path(filename).parent_path();
   const auto resolve = [&](const std::string& path) {
-    return std::filesystem::path(path).is_absolute() ? path : (base / path).lexically_normal().string();
+    return std::filesystem::path(path).is_absolute() ? path
+                                                     : (base / path).lexically_normal().string();
   };
 
   Assign(reader.GetString(*root, "data_source_name", "config file"), config.data_source_name);
 
-  if (auto s = Section(reader, *root, "collectors",
-                       {"builtin", "builtin_dir", "paths", "disabled", "default_timeout", "lock_timeout"});
+  if (auto s = Section(
+          reader, *root, "collectors",
+          {"builtin", "builtin_dir", "paths", "disabled", "default_timeout", "lock_timeout"});
       s.IsDefined()) {
     Assign(reader.GetBool(s, "builtin", "collectors"), config.builtin_collectors);
-    if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) config.builtin_collectors_dir = resolve(*dir);
+    if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) {
+      config.builtin_collectors_dir = resolve(*dir);
+    }
     if (auto paths = reader.GetStringList(s, "paths", "collectors")) {
       for (const auto& path : *paths) config.collector_paths.push_back(resolve(path));
     }
     Assign(reader.GetStringList(s, "disabled", "collectors"), config.disabled_collectors);
-    Assign(reader.GetDuration(s, "default_timeout", "collectors"), config.default_collector_timeout);
+    Assign(reader.GetDuration(s, "default_timeout", "collectors"),
+           config.default_collector_timeout);
     Assign(reader.GetDuration(s, "lock_timeout", "collectors"), config.lock_timeout);
   }
   if (auto s = Section(reader, *root, "databases", {"include", "exclude"}); s.IsDefined()) {
@@ -86,7 +92,8 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
       if (auto parsed = ParseLogFormat(*format)) {
         config.log_format = *parsed;
       } else {
-        reader.Error(s["format"], fmt::format("log: format must be logfmt or json, not \"{}\"", *format));
+        reader.Error(s["format"],
+                     fmt::format("log: format must be logfmt or json, not \"{}\"", *format));
       }
     }
   }

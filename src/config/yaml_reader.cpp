@@ -44,8 +44,11 @@ void YamlReader::CheckKeys(const YAML::Node& map, std::initializer_list<std::str
     const auto key = entry.first.as<std::string>("");
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string expected;
-    for (const auto& name : allowed) expected += fmt::format("{}{}", expected.empty() ? "" : ", ", name);
-    Error(entry.first, fmt::format("{}: unknown key \"{}\" (expected one of: {})", what, key, expected));
+    for (const auto& name : allowed) {
+      expected += fmt::format("{}{}", expected.empty() ? "" : ", ", name);
+    }
+    Error(entry.first,
+          fmt::format("{}: unknown key \"{}\" (expected one of: {})", what, key, expected));
   }
 }
 
@@ -76,7 +79,8 @@ std::optional<bool> YamlReader::GetBool(const YAML::Node& map, const char* key,
   if (!node) return std::nullopt;
   bool value = false;
   if (YAML::convert<bool>::decode(*node, value)) return value;
-  Error(*node, fmt::format("{}: \"{}\" must be true or false, not \"{}\"", what, key, node->Scalar()));
+  Error(*node,
+        fmt::format("{}: \"{}\" must be true or false, not \"{}\"", what, key, node->Scalar()));
   return std::nullopt;
 }
 
@@ -86,7 +90,8 @@ std::optional<long long> YamlReader::GetInt(const YAML::Node& map, const char* k
   if (!node) return std::nullopt;
   long long value = 0;
   if (YAML::convert<long long>::decode(*node, value)) return value;
-  Error(*node, fmt::format("{}: \"{}\" must be a whole number, not \"{}\"", what, key, node->Scalar()));
+  Error(*node,
+        fmt::format("{}: \"{}\" must be a whole number, not \"{}\"", what, key, node->Scalar()));
   return std::nullopt;
 }
 
@@ -96,7 +101,8 @@ std::optional<double> YamlReader::GetNumber(const YAML::Node& map, const char* k
   if (!node) return std::nullopt;
   double value = 0;
   if (YAML::convert<double>::decode(*node, value) && std::isfinite(value)) return value;
-  Error(*node, fmt::format("{}: \"{}\" must be a finite number, not \"{}\"", what, key, node->Scalar()));
+  Error(*node,
+        fmt::format("{}: \"{}\" must be a finite number, not \"{}\"", what, key, node->Scalar()));
   return std::nullopt;
 }
 
@@ -105,8 +111,8 @@ std::optional<Millis> YamlReader::GetDuration(const YAML::Node& map, const char*
   auto node = Scalar(map, key, what, false);
   if (!node) return std::nullopt;
   if (auto value = ParseDuration(node->Scalar())) return value;
-  Error(*node, fmt::format("{}: \"{}\" must be a duration such as 500ms, 5s or 2m, not \"{}\"", what,
-                           key, node->Scalar()));
+  Error(*node, fmt::format("{}: \"{}\" must be a duration such as 500ms, 5s or 2m, not \"{}\"",
+                           what, key, node->Scalar()));
   return std::nullopt;
 }
 

@@ -39,8 +39,7 @@ class YamlReader {
   std::optional<bool> GetBool(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<long long> GetInt(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<double> GetNumber(const YAML::Node& map, const char* key, std::string_view what);
-  std::optional<Millis> GetDuration(const YAML::Node& map, const char* key,
-                                    std::string_view what);
+  std::optional<Millis> GetDuration(const YAML::Node& map, const char* key, std::string_view what);
   // A string or a list of strings.
   std::optional<std::vector<std::string>> GetStringList(const YAML::Node& map, const char* key,
                                                         std::string_view what);

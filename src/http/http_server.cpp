@@ -1,7 +1,5 @@
 #include "pgtally/http/http_server.h"
 
-#include "pgtally/log/logging.h"
-
 #include <CivetServer.h>
 #include <fmt/chrono.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+
+#include "pgtally/log/logging.h"
 
 namespace pgtally {
 namespace {
@@ -32,8 +32,10 @@ const char* StatusText(int status) {
 void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
              bool head = false) {
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
-            status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(), body.size());
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
+            "no-store\r\n\r\n",
+            status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
+            body.size());
   if (!head) mg_write(conn, body.data(), body.size());
 }
 
@@ -86,11 +88,13 @@ class Handler : public CivetHandler {
 
 class MetricsHandler final : public Handler {
  public:
-  MetricsHandler(Exporter& exporter, Millis default_timeout) : exporter_(exporter), default_timeout_(default_timeout) {}
+  MetricsHandler(Exporter& exporter, Millis default_timeout)
+      : exporter_(exporter), default_timeout_(default_timeout) {}
 
  private:
   void Serve(mg_connection* conn, bool head) override {
-    const auto budget = ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout_);
+    const auto budget =
+        ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout_);
     const auto output = exporter_.Scrape(budget);
     Respond(conn, 200, kExpositionType, output->body, head);
   }
@@ -100,7 +104,9 @@ class MetricsHandler final : public Handler {
 };
 
 class HealthHandler final : public Handler {
-  void Serve(mg_connection* conn, bool head) override { Respond(conn, 200, kTextType, "ok\n", head); }
+  void Serve(mg_connection* conn, bool head) override {
+    Respond(conn, 200, kTextType, "ok\n", head);
+  }
 };
 
 class ReadyHandler final : public Handler {
@@ -114,7 +120,8 @@ class ReadyHandler final : public Handler {
   void Serve(mg_connection* conn, bool head) override {
     std::string body = "ready\n";
     if (const auto last = exporter_.last()) {
-      body += fmt::format("database: {} (last scrape {:%Y-%m-%dT%H:%M:%S}Z)\n", last->up ? "reachable" : "unreachable",
+      body += fmt::format("database: {} (last scrape {:%Y-%m-%dT%H:%M:%S}Z)\n",
+                          last->up ? "reachable" : "unreachable",
                           fmt::gmtime(std::chrono::system_clock::to_time_t(last->finished)));
     } else {
       body += "database: unknown (no scrape yet)\n";
@@ -132,7 +139,8 @@ class LandingHandler final : public Handler {
 
  private:
   void Serve(mg_connection* conn, bool head) override {
-    const std::string uri = mg_get_request_info(conn)->local_uri ? mg_get_request_info(conn)->local_uri : "/";
+    const std::string uri =
+        mg_get_request_info(conn)->local_uri ? mg_get_request_info(conn)->local_uri : "/";
     if (uri != "/") {
       Respond(conn, 404, kTextType, "not found; see /\n", head);
       return;
@@ -142,9 +150,12 @@ class LandingHandler final : public Handler {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgtally</title></head><body>\n"
         "<h1>pgtally</h1>\n<p>PostgreSQL exporter for Prometheus, version {} ({}).</p>\n"
         "<p>Target: <code>{}</code>, {} collectors.</p>\n<ul>\n"
-        "<li><a href=\"{}\">{}</a>: metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: liveness</li>\n"
-        "<li><a href=\"/readyz\">/readyz</a>: readiness and database reachability</li>\n</ul>\n</body></html>\n",
-        BuildVersion(), BuildRevision(), HtmlEscape(exporter_.target_name()), exporter_.collector_count(), path, path);
+        "<li><a href=\"{}\">{}</a>: metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: "
+        "liveness</li>\n"
+        "<li><a href=\"/readyz\">/readyz</a>: readiness and database "
+        "reachability</li>\n</ul>\n</body></html>\n",
+        BuildVersion(), BuildRevision(), HtmlEscape(exporter_.target_name()),
+        exporter_.collector_count(), path, path);
     Respond(conn, 200, "text/html; charset=utf-8", body, head);
   }
 
@@ -169,7 +180,10 @@ Millis ScrapeBudget(const char* timeout_header, Millis default_timeout) {
   if (timeout_header) {
     const std::string_view text(timeout_header);
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) || seconds <= 0) seconds = 0;
+    if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) ||
+        seconds <= 0) {
+      seconds = 0;
+    }
   }
   if (seconds == 0) return default_timeout;
   // Answer a little before the scraper gives up, so it gets pg_up and the self-metrics at least.
@@ -179,18 +193,21 @@ Millis ScrapeBudget(const char* timeout_header, Millis default_timeout) {
 
 struct HttpServer::Impl {
   Impl(const HttpOptions& options, Exporter& exporter)
-      : metrics(exporter, options.default_scrape_timeout), ready(exporter), landing(exporter, options.telemetry_path) {
+      : metrics(exporter, options.default_scrape_timeout),
+        ready(exporter),
+        landing(exporter, options.telemetry_path) {
     callbacks.log_message = LogCivetMessage;
     const std::vector<std::string> civet_options = {
-        "listening_ports", CivetListeningPorts(options.listen_address),
-        "num_threads", std::to_string(options.threads),
+        "listening_ports",    CivetListeningPorts(options.listen_address),
+        "num_threads",        std::to_string(options.threads),
         "request_timeout_ms", "30000",
-        "enable_keep_alive", "yes",
+        "enable_keep_alive",  "yes",
     };
     try {
       server = std::make_unique<CivetServer>(civet_options, &callbacks);
     } catch (const CivetException& e) {
-      throw std::runtime_error(fmt::format("cannot listen on {}: {}", options.listen_address, e.what()));
+      throw std::runtime_error(
+          fmt::format("cannot listen on {}: {}", options.listen_address, e.what()));
     }
     server->addHandler(options.telemetry_path + "$", metrics);
     server->addHandler("/healthz$", health);

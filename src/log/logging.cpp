@@ -30,7 +30,8 @@ std::vector<Field> ParseFields(std::string_view text) {
   while (i < text.size()) {
     while (i < text.size() && text[i] == ' ') ++i;
     const auto eq = text.find('=', i);
-    if (eq == std::string_view::npos || eq == i || text.substr(i, eq - i).find(' ') != std::string_view::npos) {
+    if (eq == std::string_view::npos || eq == i ||
+        text.substr(i, eq - i).find(' ') != std::string_view::npos) {
       break;
     }
     Field field{std::string(text.substr(i, eq - i)), {}};
@@ -109,15 +110,19 @@ class LineFormatter final : public spdlog::formatter {
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const auto time = std::chrono::time_point_cast<std::chrono::milliseconds>(msg.time);
     const auto millis = time.time_since_epoch().count() % 1000;
-    const std::string timestamp = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(time)), millis);
-    const std::string line =
-        FormatLogLine(timestamp, LevelName(msg.level),
-                      ScrubSecrets(std::string_view(msg.payload.data(), msg.payload.size())), format_);
+    const std::string timestamp =
+        fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z",
+                    fmt::gmtime(std::chrono::system_clock::to_time_t(time)), millis);
+    const std::string line = FormatLogLine(
+        timestamp, LevelName(msg.level),
+        ScrubSecrets(std::string_view(msg.payload.data(), msg.payload.size())), format_);
     dest.append(line.data(), line.data() + line.size());
     dest.push_back('\n');
   }
 
-  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<LineFormatter>(format_); }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<LineFormatter>(format_);
+  }
 
  private:
   LogFormat format_;
@@ -157,8 +162,8 @@ std::string Quoted(std::string_view text) {
   return out + "\"";
 }
 
-std::string FormatLogLine(std::string_view timestamp, std::string_view level, std::string_view message,
-                          LogFormat format) {
+std::string FormatLogLine(std::string_view timestamp, std::string_view level,
+                          std::string_view message, LogFormat format) {
   // "what happened: k=v ..." splits into the message and its fields; anything else is all message.
   std::string_view what = message;
   std::vector<Field> fields;
@@ -171,13 +176,17 @@ std::string FormatLogLine(std::string_view timestamp, std::string_view level, st
   }
   std::string line;
   if (format == LogFormat::kJson) {
-    line = fmt::format("{{\"ts\":{},\"level\":{},\"msg\":{}", JsonString(timestamp), JsonString(level), JsonString(what));
-    for (const auto& field : fields) line += fmt::format(",{}:{}", JsonString(field.key), JsonString(field.value));
+    line = fmt::format("{{\"ts\":{},\"level\":{},\"msg\":{}", JsonString(timestamp),
+                       JsonString(level), JsonString(what));
+    for (const auto& field : fields) {
+      line += fmt::format(",{}:{}", JsonString(field.key), JsonString(field.value));
+    }
     return line + "}";
   }
   line = fmt::format("ts={} level={} msg={}", timestamp, level, Quoted(what));
   for (const auto& field : fields) {
-    const bool plain = !field.value.empty() && field.value.find_first_of(" \"=\\\n") == std::string::npos;
+    const bool plain =
+        !field.value.empty() && field.value.find_first_of(" \"=\\\n") == std::string::npos;
     line += fmt::format(" {}={}", field.key, plain ? field.value : Quoted(field.value));
   }
   return line;
@@ -188,7 +197,8 @@ std::optional<std::string> SetupLogging(std::string_view level, LogFormat format
   if (parsed == spdlog::level::off && level != "off") {
     return fmt::format("unknown log level \"{}\" (use debug, info, warn or error)", level);
   }
-  auto logger = std::make_shared<spdlog::logger>("pgtally", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("pgtally",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_formatter(std::make_unique<LineFormatter>(format));
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::trace);

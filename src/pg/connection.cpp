@@ -1,12 +1,11 @@
 #include "pgtally/pg/connection.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace pgtally::pg {
 namespace {
@@ -50,10 +49,11 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline) {
   // must control (encoding, the database of this connection) last.
   const std::string timeout_seconds =
       std::to_string(std::max<long long>(1, (options_.connect_timeout.count() + 999) / 1000));
-  std::vector<const char*> keys = {"fallback_application_name", "connect_timeout", "keepalives_idle",
-                                   "keepalives_interval", "keepalives_count", "dbname", "client_encoding"};
-  std::vector<const char*> values = {"pgtally", timeout_seconds.c_str(), "30", "10", "3",
-                                     options_.dsn.c_str(), "UTF8"};
+  std::vector<const char*> keys = {
+      "fallback_application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
+      "keepalives_count",          "dbname",          "client_encoding"};
+  std::vector<const char*> values = {"pgtally", timeout_seconds.c_str(), "30",  "10",
+                                     "3",       options_.dsn.c_str(),    "UTF8"};
   if (!options_.dbname.empty()) {
     keys.push_back("dbname");
     values.push_back(options_.dbname.c_str());
@@ -96,9 +96,11 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
           // The server did not answer in time although statement_timeout should have stopped the
           // query before the deadline: it or the network is stuck. Drop the connection rather
           // than wait on a cancel request that may hang just the same.
-          return {std::nullopt, Fail(Error::Kind::kTimeout, "no answer from the server before the deadline")};
+          return {std::nullopt,
+                  Fail(Error::Kind::kTimeout, "no answer from the server before the deadline")};
         case Wait::kError:
-          return {std::nullopt, Fail(Error::Kind::kConnection, "poll() failed while waiting for the server")};
+          return {std::nullopt,
+                  Fail(Error::Kind::kConnection, "poll() failed while waiting for the server")};
         case Wait::kReady:
           break;
       }
@@ -113,7 +115,8 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
       last = std::move(result);
     } else if (!first_error) {
       const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
-      Error error{Error::Kind::kSql, state ? state : "", Trimmed(PQresultErrorMessage(result.get()))};
+      Error error{Error::Kind::kSql, state ? state : "",
+                  Trimmed(PQresultErrorMessage(result.get()))};
       if (error.sqlstate == "57014") error.kind = Error::Kind::kTimeout;  // query_canceled
       if (PQstatus(conn) == CONNECTION_BAD || error.sqlstate.starts_with("08")) {
         error.kind = Error::Kind::kConnection;
@@ -122,13 +125,16 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
     }
   }
   if (PQstatus(conn) == CONNECTION_BAD) {
-    auto error = first_error.value_or(Error{Error::Kind::kConnection, "", Trimmed(PQerrorMessage(conn))});
+    auto error =
+        first_error.value_or(Error{Error::Kind::kConnection, "", Trimmed(PQerrorMessage(conn))});
     error.kind = Error::Kind::kConnection;
     Close();
     return {std::nullopt, std::move(error)};
   }
   if (first_error) return {std::nullopt, std::move(*first_error)};
-  if (!last) return {std::nullopt, Error{Error::Kind::kSql, "", "the statement returned no result"}};
+  if (!last) {
+    return {std::nullopt, Error{Error::Kind::kSql, "", "the statement returned no result"}};
+  }
   return {Rows(std::move(last)), {}};
 }
 
@@ -144,11 +150,13 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql, Millis statement_tim
                                       Millis lock_timeout, Clock::time_point deadline) {
   const auto begin = fmt::format(
       "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
-      std::max<long long>(1, statement_timeout.count()), std::max<long long>(1, lock_timeout.count()));
+      std::max<long long>(1, statement_timeout.count()),
+      std::max<long long>(1, lock_timeout.count()));
   if (auto started = Exec(begin, deadline); !started.ok()) return started;
 
   QueryOutcome outcome;
-  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) {
+  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), 0, nullptr, nullptr, nullptr,
+                         nullptr, 0)) {
     outcome = {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   } else {
     outcome = Await(deadline);

@@ -67,13 +67,17 @@ std::string RedactKeywordValue(std::string_view dsn) {
   std::string out;
   std::size_t i = 0;
   const auto skip_space = [&] {
-    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) out.push_back(dsn[i++]);
+    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) {
+      out.push_back(dsn[i++]);
+    }
   };
   while (true) {
     skip_space();
     if (i >= dsn.size()) break;
     const std::size_t key_start = i;
-    while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
+    while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i]))) {
+      ++i;
+    }
     const std::string_view key = dsn.substr(key_start, i - key_start);
     out.append(key);
     skip_space();
@@ -144,7 +148,9 @@ std::optional<std::string> DsnError(std::string_view dsn) {
       break;
     }
     const std::string_view quoted(error.data() + open + 1, close - open - 1);
-    scrubbed.append(error, i, open + 1 - i).append(is_keyword(quoted) ? quoted : kMask).push_back('"');
+    scrubbed.append(error, i, open + 1 - i)
+        .append(is_keyword(quoted) ? quoted : kMask)
+        .push_back('"');
     i = close + 1;
   }
   return scrubbed;

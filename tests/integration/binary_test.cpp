@@ -35,7 +35,8 @@ std::string BaseUrl(const Process& process) {
 class TempFile {
  public:
   TempFile(const std::string& name, std::string_view text)
-      : path_((std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name)).string()) {
+      : path_((std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name))
+                  .string()) {
     std::ofstream(path_) << text;
   }
   ~TempFile() { std::filesystem::remove(path_); }
@@ -58,10 +59,15 @@ TEST(Binary, HelpAndVersion) {
 }
 
 TEST(Binary, RefusesToStartOnAnInvalidCollectorFile) {
-  TempFile file("broken.yaml", "version: 1\ncollectors:\n  - name: x\n    help: X.\n    query: SELECT 1\n    values:\n      - {column: v, type: histogram}\n");
-  Process process({kBinary, "--collectors.path", file.path()}, {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
+  TempFile file("broken.yaml",
+                "version: 1\ncollectors:\n  - name: x\n    help: X.\n    query: SELECT 1\n    "
+                "values:\n      - {column: v, type: histogram}\n");
+  Process process({kBinary, "--collectors.path", file.path()},
+                  {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
   EXPECT_EQ(process.Wait(10s), 1);
-  EXPECT_THAT(process.Stderr(), HasSubstr(file.path() + ":7:27: collector \"x\" value \"v\": type must be gauge or counter"));
+  EXPECT_THAT(
+      process.Stderr(),
+      HasSubstr(file.path() + ":7:27: collector \"x\" value \"v\": type must be gauge or counter"));
   EXPECT_THAT(process.Stderr(), HasSubstr("not starting"));
 }
 
@@ -72,7 +78,8 @@ TEST(Binary, NeedsADataSource) {
 }
 
 TEST(Binary, RejectsAnInvalidDataSourceWithoutShowingIt) {
-  Process process({kBinary}, {std::string("DATA_SOURCE_NAME=host=db password=") + kPassword + " garbage"});
+  Process process({kBinary},
+                  {std::string("DATA_SOURCE_NAME=host=db password=") + kPassword + " garbage"});
   EXPECT_EQ(process.Wait(10s), 1);
   EXPECT_THAT(process.Stderr(), HasSubstr("DATA_SOURCE_NAME is not a valid connection string"));
   EXPECT_THAT(process.Stderr(), Not(HasSubstr(kPassword)));
@@ -80,9 +87,13 @@ TEST(Binary, RejectsAnInvalidDataSourceWithoutShowingIt) {
 
 TEST(Binary, ServesAndNeverShowsThePassword) {
   auto& pg = SharedPgServer();
-  TempFile custom("failing.yaml", "version: 1\ncollectors:\n  - {name: failing, help: F., query: SELECT v FROM nope, values: [{column: v, type: gauge}]}\n");
-  const std::string dsn = "postgresql://postgres:" + std::string(kPassword) + "@127.0.0.1:" + std::to_string(pg.port()) + "/postgres";
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--log.level=debug", "--collectors.path", custom.path()},
+  TempFile custom("failing.yaml",
+                  "version: 1\ncollectors:\n  - {name: failing, help: F., query: SELECT v FROM "
+                  "nope, values: [{column: v, type: gauge}]}\n");
+  const std::string dsn = "postgresql://postgres:" + std::string(kPassword) +
+                          "@127.0.0.1:" + std::to_string(pg.port()) + "/postgres";
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--log.level=debug",
+                   "--collectors.path", custom.path()},
                   {"DATA_SOURCE_NAME=" + dsn});
   const auto base = BaseUrl(process);
   ASSERT_FALSE(base.empty()) << process.Stderr();
@@ -106,8 +117,9 @@ TEST(Binary, ServesAndNeverShowsThePassword) {
 }
 
 TEST(Binary, DeadDatabaseStillServes) {
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--log.format=json"},
-                  {"DATA_SOURCE_NAME=host=127.0.0.1 port=1 user=x password=" + std::string(kPassword)});
+  Process process(
+      {kBinary, "--web.listen-address=127.0.0.1:0", "--log.format=json"},
+      {"DATA_SOURCE_NAME=host=127.0.0.1 port=1 user=x password=" + std::string(kPassword)});
   const auto base = BaseUrl(process);
   ASSERT_FALSE(base.empty()) << process.Stderr();
   EXPECT_EQ(SampleValue(HttpGet(base + "/metrics").body, "pg_up"), 0);

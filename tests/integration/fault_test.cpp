@@ -73,9 +73,12 @@ TEST(Faults, KilledConnectionsAreReplacedWithinTheScrape) {
   PgServer pg;
   auto exporter = MakeExporter(pg.Dsn(), kCollectors);
   ASSERT_EQ(SampleValue(ScrapeBody(*exporter), "pg_up"), 1);
-  EXPECT_EQ(pg.QueryValue("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtally'"), "1");
+  EXPECT_EQ(
+      pg.QueryValue("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtally'"),
+      "1");
 
-  pg.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgtally'");
+  pg.Exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgtally'");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "pg_up"), 1);
   EXPECT_EQ(SampleValue(body, "probe_v"), 1);
@@ -85,9 +88,13 @@ TEST(Faults, ConnectionsArePersistent) {
   PgServer pg;
   auto exporter = MakeExporter(pg.Dsn(), kCollectors);
   ScrapeBody(*exporter);
-  const auto pid = pg.QueryValue("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtally' AND datname = 'postgres'");
+  const auto pid = pg.QueryValue(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtally' AND datname = "
+      "'postgres'");
   for (int i = 0; i < 3; ++i) ScrapeBody(*exporter);
-  EXPECT_EQ(pg.QueryValue("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtally' AND datname = 'postgres'"), pid);
+  EXPECT_EQ(pg.QueryValue("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgtally' AND "
+                          "datname = 'postgres'"),
+            pid);
 }
 
 TEST(Faults, UnreachableServerIsDownNotAnError) {

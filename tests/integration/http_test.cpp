@@ -1,8 +1,6 @@
 // The HTTP endpoints, served by CivetWeb on a free loopback port, scraped with libcurl and
 // checked with promtool.
 
-#include "pgtally/http/http_server.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +10,7 @@
 
 #include "http_client.h"
 #include "pg_server.h"
+#include "pgtally/http/http_server.h"
 #include "test_exporter.h"
 
 namespace pgtally::testing {
@@ -23,7 +22,8 @@ class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
     exporter_ = MakeExporter(SharedPgServer().Dsn(), "", /*builtin=*/true);
-    server_ = std::make_unique<HttpServer>(HttpOptions{"127.0.0.1:0", "/metrics", Millis(10000)}, *exporter_);
+    server_ = std::make_unique<HttpServer>(HttpOptions{"127.0.0.1:0", "/metrics", Millis(10000)},
+                                           *exporter_);
     base_ = "http://127.0.0.1:" + std::to_string(server_->ports().at(0));
   }
 
@@ -56,7 +56,8 @@ TEST_F(HttpTest, LandingHealthAndReadiness) {
 TEST_F(HttpTest, ExpositionPassesPromtool) {
   const auto response = HttpGet(base_ + "/metrics");
   ASSERT_EQ(response.status, 200);
-  const auto path = std::filesystem::temp_directory_path() / ("pgtally-metrics-" + std::to_string(::getpid()));
+  const auto path =
+      std::filesystem::temp_directory_path() / ("pgtally-metrics-" + std::to_string(::getpid()));
   std::ofstream(path) << response.body;
   const std::string command = "promtool check metrics < " + path.string() + " 2>&1";
   std::string output;

@@ -37,14 +37,16 @@ TEST_F(ScrapeTest, BuiltinCollectorsReportTheServer) {
   const auto success = LinesStartingWith(body, "pgtally_collector_success{");
   EXPECT_GE(success.size(), 5u);
   for (const auto& line : success) EXPECT_THAT(line, ::testing::EndsWith(" 1"));
-  EXPECT_EQ(SampleValue(body, "pgtally_build_info{version=\"" + std::string(BuildVersion()) + "\",revision=\"" +
-                                  std::string(BuildRevision()) + "\"}"),
+  EXPECT_EQ(SampleValue(body, "pgtally_build_info{version=\"" + std::string(BuildVersion()) +
+                                  "\",revision=\"" + std::string(BuildRevision()) + "\"}"),
             1);
 }
 
 TEST_F(ScrapeTest, CustomCollectorWithLabelsScaleAndNulls) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS jobs (queue text, state text, wait_ms float8)");
-  pg_.Exec("TRUNCATE jobs; INSERT INTO jobs VALUES ('mail','ready',1500), ('mail','ready',500), ('sms','done',NULL)");
+  pg_.Exec(
+      "TRUNCATE jobs; INSERT INTO jobs VALUES ('mail','ready',1500), ('mail','ready',500), "
+      "('sms','done',NULL)");
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - name: app_jobs
@@ -58,8 +60,10 @@ collectors:
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "app_jobs_jobs{queue=\"mail\",job_state=\"ready\"}"), 2);
   EXPECT_EQ(SampleValue(body, "app_jobs_jobs{queue=\"sms\",job_state=\"done\"}"), 1);
-  EXPECT_EQ(SampleValue(body, "app_jobs_max_wait_seconds{queue=\"mail\",job_state=\"ready\"}"), 1.5);
-  EXPECT_TRUE(std::isnan(SampleValue(body, "app_jobs_max_wait_seconds{queue=\"sms\",job_state=\"done\"}")));
+  EXPECT_EQ(SampleValue(body, "app_jobs_max_wait_seconds{queue=\"mail\",job_state=\"ready\"}"),
+            1.5);
+  EXPECT_TRUE(
+      std::isnan(SampleValue(body, "app_jobs_max_wait_seconds{queue=\"sms\",job_state=\"done\"}")));
   EXPECT_EQ(SampleValue(body, "pgtally_collector_series{collector=\"app_jobs\"}"), 3);
 }
 
@@ -76,18 +80,25 @@ collectors:
   EXPECT_EQ(SampleValue(body, "good_v"), 7);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"good\"}"), 1);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"bad\"}"), 0);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"sql\",collector=\"bad\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"sql\",collector=\"bad\"}"),
+            1);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"unmapped\"}"), 0);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"mapping\",collector=\"unmapped\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_errors_total{class=\"mapping\",collector=\"unmapped\"}"),
+      1);
   // An optional collector's failure is a skip, not an error.
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_skipped{collector=\"quiet\",reason=\"unavailable\"}"), 1);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"sql\",collector=\"quiet\"}"), 0);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_skipped{collector=\"quiet\",reason=\"unavailable\"}"),
+      1);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"sql\",collector=\"quiet\"}"),
+            0);
   EXPECT_THAT(body, Not(HasSubstr("no_such_table")));  // messages go to the log, not to labels
 }
 
 TEST_F(ScrapeTest, DatabaseScopeRunsOnEveryDatabase) {
   for (const char* db : {"scope_a", "scope_b", "scope_skip"}) {
-    if (pg_.QueryValue(std::string("SELECT count(*) FROM pg_database WHERE datname = '") + db + "'") == "0") {
+    if (pg_.QueryValue(std::string("SELECT count(*) FROM pg_database WHERE datname = '") + db +
+                       "'") == "0") {
       pg_.Exec(std::string("CREATE DATABASE ") + db);
     }
   }
@@ -125,15 +136,20 @@ collectors:
     values: [{column: v, type: gauge}]
 )yaml");
   const auto body = ScrapeBody(*exporter);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_skipped{collector=\"old_only\",reason=\"version\"}"), 1);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_skipped{collector=\"standby_only\",reason=\"role\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_skipped{collector=\"old_only\",reason=\"version\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_skipped{collector=\"standby_only\",reason=\"role\"}"),
+      1);
   EXPECT_EQ(SampleValue(body, "primary_only_v"), 1);
   EXPECT_EQ(SampleValue(body, "variants_v"), 15);
   EXPECT_TRUE(std::isnan(SampleValue(body, "old_only_v")));
 }
 
 TEST_F(ScrapeTest, CollectorsCannotWrite) {
-  pg_.Exec("CREATE TABLE IF NOT EXISTS precious (id int); TRUNCATE precious; INSERT INTO precious VALUES (1)");
+  pg_.Exec(
+      "CREATE TABLE IF NOT EXISTS precious (id int); TRUNCATE precious; INSERT INTO precious "
+      "VALUES (1)");
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: w_insert, help: W., query: "INSERT INTO precious VALUES (2) RETURNING id AS v", values: [{column: v, type: gauge}]}
@@ -144,7 +160,9 @@ collectors:
 )yaml");
   const auto body = ScrapeBody(*exporter);
   for (const char* name : {"w_insert", "w_cte", "w_multi", "w_escape", "w_setting"}) {
-    EXPECT_EQ(SampleValue(body, std::string("pgtally_collector_success{collector=\"") + name + "\"}"), 0) << name;
+    EXPECT_EQ(
+        SampleValue(body, std::string("pgtally_collector_success{collector=\"") + name + "\"}"), 0)
+        << name;
   }
   EXPECT_EQ(pg_.QueryValue("SELECT string_agg(id::text, ',') FROM precious"), "1");
 }
@@ -158,10 +176,12 @@ collectors:
   const auto start = std::chrono::steady_clock::now();
   const auto body = ScrapeBody(*exporter);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"timeout\",collector=\"slow\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_errors_total{class=\"timeout\",collector=\"slow\"}"), 1);
   EXPECT_EQ(SampleValue(body, "fast_v"), 2);
   // The cancelled statement is really gone from the server.
-  EXPECT_EQ(pg_.QueryValue("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()"),
+  EXPECT_EQ(pg_.QueryValue("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                           "'%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()"),
             "0");
 }
 
@@ -174,13 +194,16 @@ collectors:
   const auto body = ScrapeBody(*exporter, Millis(1500));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   EXPECT_EQ(SampleValue(body, "pg_up"), 1);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"timeout\",collector=\"sleepy\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_errors_total{class=\"timeout\",collector=\"sleepy\"}"),
+      1);
 }
 
 // Counts executions of statements that mention `marker` as pg_stat_statements sees them.
 long long Calls(PgServer& pg, const std::string& marker) {
-  const auto calls = pg.QueryValue("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%" +
-                                   marker + "%' AND query NOT LIKE '%pg_stat_statements%'");
+  const auto calls =
+      pg.QueryValue("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%" +
+                    marker + "%' AND query NOT LIKE '%pg_stat_statements%'");
   return std::stoll(calls);
 }
 
@@ -224,13 +247,16 @@ collectors:
   EXPECT_EQ(SampleValue(body, "dupes_v{l=\"b\"}"), 3);
   EXPECT_TRUE(std::isnan(SampleValue(body, "dupes_v{l=\"c\"}")));  // NaN is a valid sample value
   EXPECT_EQ(LinesStartingWith(body, "dupes_v{l=\"c\"} Nan").size(), 1u);
-  EXPECT_EQ(SampleValue(body, "pgtally_samples_dropped_total{collector=\"dupes\",reason=\"duplicate\"}"), 1);
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_samples_dropped_total{collector=\"dupes\",reason=\"duplicate\"}"),
+      1);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"dupes\"}"), 1);
 }
 
 TEST_F(ScrapeTest, AResultReplacesThePreviousSeriesWhole) {
-  pg_.Exec("CREATE TABLE IF NOT EXISTS queue_depth (q text, n int); TRUNCATE queue_depth;"
-           "INSERT INTO queue_depth VALUES ('a', 1), ('b', 2)");
+  pg_.Exec(
+      "CREATE TABLE IF NOT EXISTS queue_depth (q text, n int); TRUNCATE queue_depth;"
+      "INSERT INTO queue_depth VALUES ('a', 1), ('b', 2)");
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
   - {name: depth, help: D., query: "SELECT q, n FROM queue_depth", labels: [q], values: [{column: n, type: gauge}]}
@@ -249,8 +275,10 @@ collectors:
 )yaml");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(LinesStartingWith(body, "wide_v{").size(), 10u);
-  EXPECT_EQ(SampleValue(body, "pgtally_samples_dropped_total{collector=\"wide\",reason=\"limit\"}"), 90);
-  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"limit\",collector=\"wide\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "pgtally_samples_dropped_total{collector=\"wide\",reason=\"limit\"}"),
+            90);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"limit\",collector=\"wide\"}"),
+            1);
 }
 
 }  // namespace

@@ -27,7 +27,9 @@ HttpResponse HttpGet(const std::string& url, const std::vector<std::string>& hea
   HttpResponse response;
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   std::unique_ptr<curl_slist, SlistDeleter> header_list;
-  for (const auto& header : headers) header_list.reset(curl_slist_append(header_list.release(), header.c_str()));
+  for (const auto& header : headers) {
+    header_list.reset(curl_slist_append(header_list.release(), header.c_str()));
+  }
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, header_list.get());
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
@@ -47,14 +49,16 @@ HttpResponse HttpGet(const std::string& url, const std::vector<std::string>& hea
 double SampleValue(const std::string& exposition, const std::string& series) {
   std::istringstream lines(exposition);
   for (std::string line; std::getline(lines, line);) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
       return std::stod(line.substr(series.size() + 1));
     }
   }
   return NAN;
 }
 
-std::vector<std::string> LinesStartingWith(const std::string& exposition, const std::string& prefix) {
+std::vector<std::string> LinesStartingWith(const std::string& exposition,
+                                           const std::string& prefix) {
   std::vector<std::string> found;
   std::istringstream lines(exposition);
   for (std::string line; std::getline(lines, line);) {

@@ -20,6 +20,7 @@ HttpResponse HttpGet(const std::string& url, const std::vector<std::string>& hea
 double SampleValue(const std::string& exposition, const std::string& series);
 
 // Lines of the exposition that start with `prefix`.
-std::vector<std::string> LinesStartingWith(const std::string& exposition, const std::string& prefix);
+std::vector<std::string> LinesStartingWith(const std::string& exposition,
+                                           const std::string& prefix);
 
 }  // namespace pgtally::testing

@@ -83,12 +83,13 @@ PgServer::PgServer(Options options) : options_(std::move(options)) {
   if (geteuid() == 0) {
     const passwd* user = getpwnam("postgres");
     if (!user || chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) {
-      throw std::runtime_error("tests run as root need the postgres system user (apt-get install postgresql-15)");
+      throw std::runtime_error(
+          "tests run as root need the postgres system user (apt-get install postgresql-15)");
     }
   }
   chmod(dir_.c_str(), 0755);
-  if (RunCommand({BinDir() + "/initdb", "-D", dir_ + "/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E",
-                  "UTF8", "--locale=C"},
+  if (RunCommand({BinDir() + "/initdb", "-D", dir_ + "/data", "-A", "trust", "-U", "postgres",
+                  "--no-sync", "-E", "UTF8", "--locale=C"},
                  dir_ + "/initdb.log") != 0) {
     throw std::runtime_error("initdb failed; see " + dir_ + "/initdb.log");
   }
@@ -117,23 +118,26 @@ PgServer::PgServer(Options options) : options_(std::move(options)) {
 PgServer::~PgServer() {
   if (paused_) Resume();
   if (running_) {
-    RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, dir_ + "/pg_ctl.log");
+    RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"},
+               dir_ + "/pg_ctl.log");
   }
   std::error_code error;
   fs::remove_all(dir_, error);
 }
 
 void PgServer::Start() {
-  const int code = RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-o",
-                               "-p " + std::to_string(port_), "-w", "-t", "30", "start"},
-                              dir_ + "/pg_ctl.log");
+  const int code =
+      RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-o",
+                  "-p " + std::to_string(port_), "-w", "-t", "30", "start"},
+                 dir_ + "/pg_ctl.log");
   if (code != 0) throw std::runtime_error("PostgreSQL did not start:\n" + LogTail());
   running_ = true;
 }
 
 void PgServer::Stop() {
   if (paused_) Resume();
-  RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w", "stop"}, dir_ + "/pg_ctl.log");
+  RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w", "stop"},
+             dir_ + "/pg_ctl.log");
   running_ = false;
 }
 
@@ -182,10 +186,13 @@ std::string PgServer::Uri(const std::string& dbname) const {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + dbname;
 }
 
-void PgServer::Exec(const std::string& sql, const std::string& dbname) const { QueryValue(sql, dbname); }
+void PgServer::Exec(const std::string& sql, const std::string& dbname) const {
+  QueryValue(sql, dbname);
+}
 
 std::string PgServer::QueryValue(const std::string& sql, const std::string& dbname) const {
-  std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectdb((Dsn(dbname) + " connect_timeout=10").c_str()));
+  std::unique_ptr<PGconn, ConnDeleter> conn(
+      PQconnectdb((Dsn(dbname) + " connect_timeout=10").c_str()));
   if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
   std::unique_ptr<PGresult, ResultDeleter> result(PQexec(conn.get(), sql.c_str()));
   const auto status = PQresultStatus(result.get());

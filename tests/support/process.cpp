@@ -25,7 +25,8 @@ std::string ReadAll(const std::string& path) {
 
 Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   static int counter = 0;
-  const std::string base = "/tmp/pgtally-proc-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  const std::string base =
+      "/tmp/pgtally-proc-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   stdout_path_ = base + ".out";
   stderr_path_ = base + ".err";
   pid_ = fork();

@@ -10,8 +10,8 @@ namespace pgtally::testing {
 
 // An Exporter for `dsn` running the collectors in `yaml` (a collector file's text), plus the
 // built-in set when `builtin` is true. Fails the test on invalid collectors.
-std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view yaml, bool builtin = false,
-                                       TargetOptions options = {});
+std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view yaml,
+                                       bool builtin = false, TargetOptions options = {});
 
 // One scrape's exposition with a generous budget.
 std::string ScrapeBody(Exporter& exporter, Millis budget = Millis(20000));

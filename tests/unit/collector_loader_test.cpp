@@ -146,7 +146,8 @@ TEST(CollectorLoader, RoleSelectsRecoveryState) {
 }
 
 TEST(CollectorLoader, SyntaxErrorNamesLineAndColumn) {
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - name: [unclosed\n"), HasSubstr("c.yaml:4:1: YAML syntax"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - name: [unclosed\n"),
+              HasSubstr("c.yaml:4:1: YAML syntax"));
 }
 
 TEST(CollectorLoader, UnknownKey) {
@@ -158,8 +159,10 @@ collectors:
     query: SELECT 1 AS v
     values: [{column: v, type: gauge}]
 )"),
-            "c.yaml:5:5: collector \"x\": unknown key \"querry\" (expected one of: name, help, query, queries, "
-            "scope, role, min_version, max_version, timeout, optional, cache_ttl, max_series, labels, values)");
+            "c.yaml:5:5: collector \"x\": unknown key \"querry\" (expected one of: name, help, "
+            "query, queries, "
+            "scope, role, min_version, max_version, timeout, optional, cache_ttl, max_series, "
+            "labels, values)");
 }
 
 TEST(CollectorLoader, UnknownValueKey) {
@@ -171,82 +174,116 @@ collectors:
 }
 
 TEST(CollectorLoader, MissingRequiredKeys) {
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, query: SELECT 1 AS v, values: "
+                        "[{column: v, type: gauge}]}\n"),
               HasSubstr("c.yaml:3:5: collector \"x\": missing required key \"help\""));
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1 AS v}\n"),
               HasSubstr("missing required key \"values\""));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., values: [{column: v, type: gauge}]}\n"),
-              HasSubstr("give exactly one of \"query\" or \"queries\""));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v}]}\n"),
+  EXPECT_THAT(
+      OnlyError(
+          "version: 1\ncollectors:\n  - {name: x, help: X., values: [{column: v, type: gauge}]}\n"),
+      HasSubstr("give exactly one of \"query\" or \"queries\""));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v}]}\n"),
               HasSubstr("collector \"x\" value \"v\": missing required key \"type\""));
   EXPECT_THAT(OnlyError("collectors: []\n"), HasSubstr("missing required key \"version\""));
 }
 
 TEST(CollectorLoader, WrongTypes) {
-  EXPECT_EQ(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., timeout: fast, query: SELECT 1, "
-                      "values: [{column: v, type: gauge}]}\n"),
-            "c.yaml:3:34: collector \"x\": \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"fast\"");
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: histogram}]}\n"),
+  EXPECT_EQ(
+      OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., timeout: fast, query: SELECT 1, "
+                "values: [{column: v, type: gauge}]}\n"),
+      "c.yaml:3:34: collector \"x\": \"timeout\" must be a duration such as 500ms, 5s or 2m, not "
+      "\"fast\"");
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: histogram}]}\n"),
               HasSubstr("type must be gauge or counter, not \"histogram\""));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., optional: maybe, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., optional: maybe, query: "
+                        "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"optional\" must be true or false, not \"maybe\""));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: fifteen, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: fifteen, "
+                        "query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"min_version\" must be a whole number"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: cluster, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: cluster, query: "
+                        "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("scope must be server or database, not \"cluster\""));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., role: leader, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., role: leader, query: "
+                        "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("role must be any, primary or standby"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: [SELECT 1], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: [SELECT 1], "
+                        "values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"query\" must be a single value"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, scale: lots}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, scale: lots}]}\n"),
               HasSubstr("\"scale\" must be a finite number"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, on_null: zero}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, on_null: zero}]}\n"),
               HasSubstr("on_null must be skip or a number"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., max_series: 0, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., max_series: 0, query: "
+                        "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("max_series must be at least 1"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors: {name: x}\n"), HasSubstr("\"collectors\" must be a list"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors: {name: x}\n"),
+              HasSubstr("\"collectors\" must be a list"));
   EXPECT_THAT(OnlyError("version: 2\ncollectors: []\n"), HasSubstr("version 2 is not supported"));
 }
 
 TEST(CollectorLoader, InvalidNames) {
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: 'my-metric'}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, name: 'my-metric'}]}\n"),
               HasSubstr("\"my-metric\" is not a valid metric name"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: 'job:rate'}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, name: 'job:rate'}]}\n"),
               HasSubstr("\"job:rate\" is not a valid metric name"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [{column: a, name: 'bad label'}], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: "
+                        "[{column: a, name: 'bad label'}], values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"bad label\" is not a valid label name"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [__meta], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: "
+                        "[__meta], values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"__meta\" is not a valid label name"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: 9lives, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: ok_name}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: 9lives, help: X., query: SELECT 1, "
+                        "values: [{column: v, type: gauge, name: ok_name}]}\n"),
               HasSubstr("the name must be letters, digits and _"));
 }
 
 TEST(CollectorLoader, NamingConventions) {
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: counter, name: x_calls}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: counter, name: x_calls}]}\n"),
               HasSubstr("counter \"x_calls\" must have a name ending in _total"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: x_total}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, name: x_total}]}\n"),
               HasSubstr("gauge \"x_total\" must not end in _total"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: pgtally_x}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, name: pgtally_x}]}\n"),
               HasSubstr("reserved for pgtally's own metrics"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: [{column: v, type: gauge, name: pg_up}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
+                        "[{column: v, type: gauge, name: pg_up}]}\n"),
               HasSubstr("reserved for pgtally's own metrics"));
 }
 
 TEST(CollectorLoader, LabelProblems) {
-  EXPECT_EQ(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [v], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_EQ(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: "
+                      "[v], values: [{column: v, type: gauge}]}\n"),
             "c.yaml:3:64: collector \"x\" value \"v\": column \"v\" is also a label");
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [a, {column: b, name: a}], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: "
+                        "[a, {column: b, name: a}], values: [{column: v, type: gauge}]}\n"),
               HasSubstr("label \"a\" is named twice"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: database, query: SELECT 1, labels: [datname], values: [{column: v, type: gauge}]}\n"),
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., scope: database, query: "
+                        "SELECT 1, labels: [datname], values: [{column: v, type: gauge}]}\n"),
               HasSubstr("label \"datname\" is added by pgtally"));
   // On a server-scoped collector datname is an ordinary label.
-  EXPECT_TRUE(ParseCollectorFile("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, labels: [datname], values: [{column: v, type: gauge}]}\n", "c.yaml").ok());
+  EXPECT_TRUE(ParseCollectorFile("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT "
+                                 "1, labels: [datname], values: [{column: v, type: gauge}]}\n",
+                                 "c.yaml")
+                  .ok());
 }
 
 TEST(CollectorLoader, VersionRangeProblems) {
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: 150000, max_version: 140000, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
-              HasSubstr("min_version 150000 is above max_version 140000"));
-  EXPECT_THAT(OnlyError(R"(version: 1
+  EXPECT_THAT(
+      OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., min_version: 150000, "
+                "max_version: 140000, query: SELECT 1, values: [{column: v, type: gauge}]}\n"),
+      HasSubstr("min_version 150000 is above max_version 140000"));
+  EXPECT_THAT(
+      OnlyError(R"(version: 1
 collectors:
   - name: x
     help: X.
@@ -255,8 +292,10 @@ collectors:
       - {min_version: 140000, query: SELECT 2 AS v}
     values: [{column: v, type: gauge}]
 )"),
-              HasSubstr("c.yaml:7:9: collector \"x\" query variant: version range overlaps an earlier variant"));
-  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, queries: [], values: [{column: v, type: gauge}]}\n"),
+      HasSubstr(
+          "c.yaml:7:9: collector \"x\" query variant: version range overlaps an earlier variant"));
+  EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, "
+                        "queries: [], values: [{column: v, type: gauge}]}\n"),
               HasSubstr("give exactly one of"));
 }
 
@@ -268,8 +307,10 @@ collectors:
 )",
                                          "c.yaml");
   ASSERT_EQ(loaded.errors.size(), 2u);
-  EXPECT_EQ(loaded.errors[0].ToString(), "c.yaml:4:5: collector \"a\" is already defined at c.yaml:3:5");
-  EXPECT_EQ(loaded.errors[1].ToString(), "c.yaml:4:51: metric \"shared_metric\" is already defined at c.yaml:3:51");
+  EXPECT_EQ(loaded.errors[0].ToString(),
+            "c.yaml:4:5: collector \"a\" is already defined at c.yaml:3:5");
+  EXPECT_EQ(loaded.errors[1].ToString(),
+            "c.yaml:4:51: metric \"shared_metric\" is already defined at c.yaml:3:51");
 }
 
 TEST(CollectorLoader, ReportsEveryErrorAtOnce) {
@@ -285,7 +326,9 @@ collectors:
 
 class TempDir {
  public:
-  TempDir() : path_(std::filesystem::temp_directory_path() / ("pgtally-test-" + std::to_string(::getpid()))) {
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("pgtally-test-" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(path_);
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
@@ -301,12 +344,18 @@ class TempDir {
 
 TEST(CollectorLoader, DuplicateMetricAcrossFiles) {
   TempDir dir;
-  dir.Write("a.yaml", "version: 1\ncollectors:\n  - {name: a, help: A., query: SELECT 1, values: [{column: v, type: gauge, name: m}]}\n");
-  dir.Write("b.yml", "version: 1\ncollectors:\n  - {name: b, help: B., query: SELECT 1, values: [{column: v, type: gauge, name: m}]}\n");
+  dir.Write("a.yaml",
+            "version: 1\ncollectors:\n  - {name: a, help: A., query: SELECT 1, values: [{column: "
+            "v, type: gauge, name: m}]}\n");
+  dir.Write("b.yml",
+            "version: 1\ncollectors:\n  - {name: b, help: B., query: SELECT 1, values: [{column: "
+            "v, type: gauge, name: m}]}\n");
   dir.Write("notes.txt", "not a collector file");
   const auto loaded = LoadCollectors({dir.path()});
   ASSERT_EQ(loaded.errors.size(), 1u);
-  EXPECT_EQ(loaded.errors[0].ToString(), dir.path() + "/b.yml:3:51: metric \"m\" is already defined at " + dir.path() + "/a.yaml:3:51");
+  EXPECT_EQ(loaded.errors[0].ToString(), dir.path() +
+                                             "/b.yml:3:51: metric \"m\" is already defined at " +
+                                             dir.path() + "/a.yaml:3:51");
   EXPECT_EQ(loaded.collectors.size(), 2u);
 }
 

@@ -20,7 +20,9 @@ TEST(Duration, Parses) {
   EXPECT_EQ(ParseDuration("10"), Millis(10000));
   EXPECT_EQ(ParseDuration("0.25"), Millis(250));
   EXPECT_EQ(ParseDuration("0s"), Millis(0));
-  for (const char* bad : {"", "s", "fast", "-1s", "5 s", "5d", "1e300h"}) EXPECT_FALSE(ParseDuration(bad)) << bad;
+  for (const char* bad : {"", "s", "fast", "-1s", "5 s", "5d", "1e300h"}) {
+    EXPECT_FALSE(ParseDuration(bad)) << bad;
+  }
   EXPECT_EQ(FormatDuration(Millis(120000)), "2m");
   EXPECT_EQ(FormatDuration(Millis(1500)), "1500ms");
 }
@@ -45,7 +47,8 @@ log: {level: debug, format: json}
   ASSERT_TRUE(errors.empty()) << errors[0].ToString();
   EXPECT_EQ(config.data_source_name, "postgresql://app@db/shop");
   EXPECT_FALSE(config.builtin_collectors);
-  EXPECT_EQ(config.collector_paths, (std::vector<std::string>{"/etc/pgtally/custom", "/etc/pgtally/more.yaml"}));
+  EXPECT_EQ(config.collector_paths,
+            (std::vector<std::string>{"/etc/pgtally/custom", "/etc/pgtally/more.yaml"}));
   EXPECT_EQ(config.disabled_collectors, std::vector<std::string>{"pg_stat_statements"});
   EXPECT_EQ(config.default_collector_timeout, Millis(3000));
   EXPECT_EQ(config.lock_timeout, Millis(200));
@@ -61,18 +64,23 @@ log: {level: debug, format: json}
 
 TEST(ExporterConfig, ReportsProblemsWithLocations) {
   ExporterConfig config;
-  const auto errors = ParseExporterConfig("web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n", "p.yaml", config);
+  const auto errors = ParseExporterConfig(
+      "web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n", "p.yaml", config);
   ASSERT_EQ(errors.size(), 3u);
-  EXPECT_EQ(errors[0].ToString(), "p.yaml:5:19: scrape: \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"soon\"");
-  EXPECT_EQ(errors[1].ToString(), "p.yaml:2:3: section \"web\": unknown key \"listen\" (expected one of: listen_address, telemetry_path)");
+  EXPECT_EQ(
+      errors[0].ToString(),
+      "p.yaml:5:19: scrape: \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"soon\"");
+  EXPECT_EQ(errors[1].ToString(),
+            "p.yaml:2:3: section \"web\": unknown key \"listen\" (expected one of: listen_address, "
+            "telemetry_path)");
   EXPECT_EQ(errors[2].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
 }
 
 TEST(Flags, ParsesBothForms) {
   Flags flags;
-  ASSERT_FALSE(ParseFlags({"--config", "a.yaml", "--web.listen-address=:1234", "--collectors.path", "x",
-                           "--collectors.path=y", "--collectors.disable=a,b", "--no-collectors.builtin",
-                           "--log.format", "json"},
+  ASSERT_FALSE(ParseFlags({"--config", "a.yaml", "--web.listen-address=:1234", "--collectors.path",
+                           "x", "--collectors.path=y", "--collectors.disable=a,b",
+                           "--no-collectors.builtin", "--log.format", "json"},
                           flags));
   EXPECT_EQ(flags.config_file, "a.yaml");
   EXPECT_EQ(flags.listen_address, ":1234");

@@ -20,8 +20,10 @@ TEST(Dsn, RedactsUriPassword) {
 }
 
 TEST(Dsn, RedactsKeywordValuePassword) {
-  EXPECT_EQ(RedactDsn("host=db user=app password=s3cret dbname=shop"), "host=db user=app password=xxxxx dbname=shop");
-  EXPECT_EQ(RedactDsn("host=db password = 'it\\'s a secret' user=app"), "host=db password = xxxxx user=app");
+  EXPECT_EQ(RedactDsn("host=db user=app password=s3cret dbname=shop"),
+            "host=db user=app password=xxxxx dbname=shop");
+  EXPECT_EQ(RedactDsn("host=db password = 'it\\'s a secret' user=app"),
+            "host=db password = xxxxx user=app");
   EXPECT_EQ(RedactDsn("host=db user=app"), "host=db user=app");
 }
 

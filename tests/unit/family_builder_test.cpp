@@ -18,7 +18,8 @@ using ::testing::HasSubstr;
 // An in-memory query result; std::nullopt cells are NULL.
 class MemoryTable final : public Table {
  public:
-  MemoryTable(std::vector<std::string> columns, std::vector<std::vector<std::optional<std::string>>> rows)
+  MemoryTable(std::vector<std::string> columns,
+              std::vector<std::vector<std::optional<std::string>>> rows)
       : columns_(std::move(columns)), rows_(std::move(rows)) {}
   int rows() const override { return static_cast<int>(rows_.size()); }
   int Column(const std::string& name) const override {
@@ -65,8 +66,9 @@ collectors:
 
 TEST(FamilyBuilder, RowsBecomeLabelledSamples) {
   FamilyBuilder builder(kSpec);
-  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
-                    {{"a", "table", "2", "10", "0.5"}, {"b", std::nullopt, "1.5", std::nullopt, std::nullopt}});
+  MemoryTable table(
+      {"name", "kind", "size_kb", "reads", "ratio"},
+      {{"a", "table", "2", "10", "0.5"}, {"b", std::nullopt, "1.5", std::nullopt, std::nullopt}});
   ASSERT_FALSE(builder.Add(table, {{"datname", "shop"}}).has_value());
   EXPECT_EQ(builder.series(), 5u);
   EXPECT_EQ(builder.drops().total(), 0u);
@@ -86,11 +88,13 @@ TEST(FamilyBuilder, RowsBecomeLabelledSamples) {
 
 TEST(FamilyBuilder, LabelValuesAreEscapedAndMadeValidUtf8) {
   FamilyBuilder builder(kSpec);
-  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
-                    {{"quote\" back\\slash\nline", "caf\xC3\xA9 \xFF", "1", std::nullopt, std::nullopt}});
+  MemoryTable table(
+      {"name", "kind", "size_kb", "reads", "ratio"},
+      {{"quote\" back\\slash\nline", "caf\xC3\xA9 \xFF", "1", std::nullopt, std::nullopt}});
   ASSERT_FALSE(builder.Add(table, {}).has_value());
   EXPECT_THAT(Serialize(builder.Take()),
-              HasSubstr("pg_t_size_bytes{name=\"quote\\\" back\\\\slash\\nline\",type=\"caf\xC3\xA9 \xEF\xBF\xBD\"} 1024\n"));
+              HasSubstr("pg_t_size_bytes{name=\"quote\\\" "
+                        "back\\\\slash\\nline\",type=\"caf\xC3\xA9 \xEF\xBF\xBD\"} 1024\n"));
 }
 
 TEST(FamilyBuilder, DuplicateRowsAreDroppedAndCounted) {
@@ -100,12 +104,14 @@ TEST(FamilyBuilder, DuplicateRowsAreDroppedAndCounted) {
   ASSERT_FALSE(builder.Add(table, {}).has_value());
   EXPECT_EQ(builder.drops().duplicate, 3u);
   EXPECT_EQ(builder.series(), 3u);
-  EXPECT_THAT(Serialize(builder.Take()), HasSubstr("pg_t_size_bytes{name=\"a\",type=\"t\"} 1024\n"));
+  EXPECT_THAT(Serialize(builder.Take()),
+              HasSubstr("pg_t_size_bytes{name=\"a\",type=\"t\"} 1024\n"));
 }
 
 TEST(FamilyBuilder, SameLabelsInAnotherDatabaseAreNotDuplicates) {
   FamilyBuilder builder(kSpec);
-  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"}, {{"a", "t", "1", std::nullopt, std::nullopt}});
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "t", "1", std::nullopt, std::nullopt}});
   ASSERT_FALSE(builder.Add(table, {{"datname", "one"}}).has_value());
   ASSERT_FALSE(builder.Add(table, {{"datname", "two"}}).has_value());
   EXPECT_EQ(builder.drops().duplicate, 0u);
@@ -114,7 +120,8 @@ TEST(FamilyBuilder, SameLabelsInAnotherDatabaseAreNotDuplicates) {
 
 TEST(FamilyBuilder, InvalidValuesAreSkippedAndCounted) {
   FamilyBuilder builder(kSpec);
-  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"}, {{"a", "t", "12 kB", "abc", "0.1"}});
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "t", "12 kB", "abc", "0.1"}});
   ASSERT_FALSE(builder.Add(table, {}).has_value());
   EXPECT_EQ(builder.drops().invalid_value, 2u);
   EXPECT_EQ(builder.series(), 1u);
@@ -122,8 +129,9 @@ TEST(FamilyBuilder, InvalidValuesAreSkippedAndCounted) {
 
 TEST(FamilyBuilder, SeriesLimitDropsTheRest) {
   FamilyBuilder builder(kSpec);  // max_series: 5
-  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
-                    {{"a", "t", "1", "1", "1"}, {"b", "t", "1", "1", "1"}, {"c", "t", "1", "1", "1"}});
+  MemoryTable table(
+      {"name", "kind", "size_kb", "reads", "ratio"},
+      {{"a", "t", "1", "1", "1"}, {"b", "t", "1", "1", "1"}, {"c", "t", "1", "1", "1"}});
   ASSERT_FALSE(builder.Add(table, {}).has_value());
   EXPECT_EQ(builder.series(), 5u);
   EXPECT_EQ(builder.drops().limit, 4u);
@@ -155,23 +163,26 @@ TEST(ValueParser, PostgresTextForms) {
 }
 
 TEST(ValueParser, RejectsNonNumbers) {
-  for (const char* text : {"", " 1", "1 ", "abc", "12 kB", "1,5", "0x10", "inf", "nan", "+1", "2026-01-01", "{1,2}"}) {
+  for (const char* text :
+       {"", " 1", "1 ", "abc", "12 kB", "1,5", "0x10", "inf", "nan", "+1", "2026-01-01", "{1,2}"}) {
     EXPECT_FALSE(ParsePgNumber(text).has_value()) << text;
   }
 }
 
 TEST(ValueParser, SanitizeUtf8) {
   EXPECT_EQ(SanitizeUtf8("plain"), "plain");
-  EXPECT_EQ(SanitizeUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");                     // truncated
-  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");     // overlong
+  EXPECT_EQ(SanitizeUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");                                  // truncated
+  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
   EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
 }
 
-TEST(ValueParser, EscapeHelp) {
-  EXPECT_EQ(EscapeHelp("a\\b\nc \"d\""), "a\\\\b\\nc \"d\"");
-}
+TEST(ValueParser, EscapeHelp) { EXPECT_EQ(EscapeHelp("a\\b\nc \"d\""), "a\\\\b\\nc \"d\""); }
 
 }  // namespace
 }  // namespace pgtally

@@ -6,16 +6,22 @@ namespace pgtally {
 namespace {
 
 TEST(Logging, Logfmt) {
-  EXPECT_EQ(FormatLogLine("T", "warn", "collector failed: collector=x error=\"relation \\\"t\\\" does not exist\"",
-                          LogFormat::kLogfmt),
-            "ts=T level=warn msg=\"collector failed\" collector=x error=\"relation \\\"t\\\" does not exist\"");
+  EXPECT_EQ(
+      FormatLogLine("T", "warn",
+                    "collector failed: collector=x error=\"relation \\\"t\\\" does not exist\"",
+                    LogFormat::kLogfmt),
+      "ts=T level=warn msg=\"collector failed\" collector=x error=\"relation \\\"t\\\" does not "
+      "exist\"");
   EXPECT_EQ(FormatLogLine("T", "info", "plain message: not fields", LogFormat::kLogfmt),
             "ts=T level=info msg=\"plain message: not fields\"");
 }
 
 TEST(Logging, Json) {
-  EXPECT_EQ(FormatLogLine("T", "warn", "collector failed: collector=x error=" + Quoted("a \"b\"\nc"), LogFormat::kJson),
-            "{\"ts\":\"T\",\"level\":\"warn\",\"msg\":\"collector failed\",\"collector\":\"x\",\"error\":\"a \\\"b\\\"\\nc\"}");
+  EXPECT_EQ(
+      FormatLogLine("T", "warn", "collector failed: collector=x error=" + Quoted("a \"b\"\nc"),
+                    LogFormat::kJson),
+      "{\"ts\":\"T\",\"level\":\"warn\",\"msg\":\"collector "
+      "failed\",\"collector\":\"x\",\"error\":\"a \\\"b\\\"\\nc\"}");
 }
 
 TEST(Logging, SecretsAreScrubbed) {

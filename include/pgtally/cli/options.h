@@ -30,7 +30,8 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
 
 // Builds the effective configuration: defaults, then the config file, then DATA_SOURCE_NAME
 // from `data_source_name_env`, then flags. Returns every problem found.
-Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env, ExporterConfig& config);
+Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env,
+                        ExporterConfig& config);
 
 // Where the built-in collectors are: share/pgtally/queries next to the binary's bin directory
 // (true both in a build tree and in an installation), else the system-wide locations.

@@ -12,7 +12,8 @@ namespace pgtally {
 struct HttpOptions {
   std::string listen_address = ":9187";  // [host]:port; port 0 picks a free one
   std::string telemetry_path = "/metrics";
-  Millis default_scrape_timeout{10000};  // when the request has no X-Prometheus-Scrape-Timeout-Seconds
+  Millis default_scrape_timeout{
+      10000};  // when the request has no X-Prometheus-Scrape-Timeout-Seconds
   int threads = 8;
 };
 

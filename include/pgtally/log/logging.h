@@ -23,7 +23,7 @@ std::string ScrubSecrets(std::string_view text);
 std::string Quoted(std::string_view text);
 
 // Formats one event; exposed for tests. `message` is `what happened: key=value ...`.
-std::string FormatLogLine(std::string_view timestamp, std::string_view level, std::string_view message,
-                          LogFormat format);
+std::string FormatLogLine(std::string_view timestamp, std::string_view level,
+                          std::string_view message, LogFormat format);
 
 }  // namespace pgtally

@@ -43,7 +43,9 @@ class Rows {
   int rows() const { return PQntuples(result_.get()); }
   int columns() const { return PQnfields(result_.get()); }
   // The column's index, or -1 when the result has no such column.
-  int Column(const std::string& name) const { return PQfnumber(result_.get(), ("\"" + name + "\"").c_str()); }
+  int Column(const std::string& name) const {
+    return PQfnumber(result_.get(), ("\"" + name + "\"").c_str());
+  }
   std::string_view ColumnName(int column) const { return PQfname(result_.get(), column); }
   bool IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
   std::string_view Get(int row, int column) const {
@@ -64,8 +66,8 @@ struct QueryOutcome {
 };
 
 struct ConnectOptions {
-  std::string dsn;      // as the user gave it
-  std::string dbname;   // empty: the DSN's database
+  std::string dsn;     // as the user gave it
+  std::string dbname;  // empty: the DSN's database
   Millis connect_timeout{5000};
 };
 
