@@ -163,8 +163,16 @@ class LandingHandler final : public Handler {
   std::string telemetry_path_;
 };
 
+// While the server starts, CivetWeb's first complaint is kept here to explain a failure, instead
+// of its generic "null context" exception text.
+thread_local std::string* startup_error = nullptr;
+
 int LogCivetMessage(const mg_connection*, const char* message) {
-  spdlog::warn("http server: message={}", Quoted(message));
+  if (startup_error) {
+    if (startup_error->empty()) *startup_error = message;
+  } else {
+    spdlog::warn("http server: message={}", Quoted(message));
+  }
   return 1;
 }
 
@@ -203,12 +211,16 @@ struct HttpServer::Impl {
         "request_timeout_ms", "30000",
         "enable_keep_alive",  "yes",
     };
+    std::string error;
+    startup_error = &error;
     try {
       server = std::make_unique<CivetServer>(civet_options, &callbacks);
     } catch (const CivetException& e) {
-      throw std::runtime_error(
-          fmt::format("cannot listen on {}: {}", options.listen_address, e.what()));
+      startup_error = nullptr;
+      throw std::runtime_error(fmt::format("cannot listen on {}: {}", options.listen_address,
+                                           error.empty() ? e.what() : error));
     }
+    startup_error = nullptr;
     server->addHandler(options.telemetry_path + "$", metrics);
     server->addHandler("/healthz$", health);
     server->addHandler("/readyz$", ready);

@@ -94,6 +94,7 @@ TEST(HttpListen, PortInUseIsAClearError) {
     ADD_FAILURE() << "a second server listened on a taken port";
   } catch (const std::runtime_error& e) {
     EXPECT_THAT(e.what(), HasSubstr("cannot listen on " + taken));
+    EXPECT_THAT(e.what(), HasSubstr("Address already in use"));
   }
 }
 
