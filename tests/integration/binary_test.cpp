@@ -116,6 +116,28 @@ TEST(Binary, ServesAndNeverShowsThePassword) {
   EXPECT_THAT(log + process.Stdout(), Not(HasSubstr(kPassword)));
 }
 
+TEST(Binary, RunsFromAConfigFile) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("pgtally-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "collectors.d");
+  std::ofstream(dir / "collectors.d" / "app.yaml")
+      << "version: 1\ncollectors:\n  - {name: app_answer, help: A., query: SELECT 42 AS v, values: "
+         "[{column: v, type: gauge}]}\n";
+  std::ofstream(dir / "pgtally.yaml")
+      << "data_source_name: \"" << SharedPgServer().Uri()
+      << "\"\ncollectors:\n  builtin: false\n  paths: [collectors.d]\n"
+         "web:\n  listen_address: 127.0.0.1:0\n  telemetry_path: /m\n";
+  Process process({kBinary, "--config", (dir / "pgtally.yaml").string()});
+  const auto base = BaseUrl(process);
+  ASSERT_FALSE(base.empty()) << process.Stderr();
+  const auto body = HttpGet(base + "/m").body;
+  EXPECT_EQ(SampleValue(body, "app_answer_v"), 42);
+  EXPECT_TRUE(LinesStartingWith(body, "pg_stat_database").empty());  // builtin: false
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Binary, DeadDatabaseStillServes) {
   Process process(
       {kBinary, "--web.listen-address=127.0.0.1:0", "--log.format=json"},

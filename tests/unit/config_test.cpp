@@ -76,6 +76,21 @@ TEST(ExporterConfig, ReportsProblemsWithLocations) {
   EXPECT_EQ(errors[2].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
 }
 
+// The shipped example is a working file whose values are the documented defaults.
+TEST(ExporterConfig, ShippedExampleLoads) {
+  ExporterConfig config;
+  const auto errors =
+      LoadExporterConfigFile(PGTALLY_SOURCE_DIR "/deploy/pgtally.example.yaml", config);
+  for (const auto& error : errors) ADD_FAILURE() << error.ToString();
+  const ExporterConfig defaults;
+  EXPECT_EQ(config.listen_address, defaults.listen_address);
+  EXPECT_EQ(config.default_collector_timeout, defaults.default_collector_timeout);
+  EXPECT_EQ(config.lock_timeout, defaults.lock_timeout);
+  EXPECT_EQ(config.scrape_timeout, defaults.scrape_timeout);
+  EXPECT_EQ(config.connect_timeout, defaults.connect_timeout);
+  EXPECT_FALSE(config.data_source_name.empty());
+}
+
 TEST(Flags, ParsesBothForms) {
   Flags flags;
   ASSERT_FALSE(ParseFlags({"--config", "a.yaml", "--web.listen-address=:1234", "--collectors.path",
