@@ -258,6 +258,12 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
   was_up_ = scrape.up = true;
   const int server_version = std::atoi(std::string(probe->rows->Get(0, 0)).c_str());
   const bool in_recovery = probe->rows->Get(0, 1) == "t";
+  if (was_in_recovery_ && *was_in_recovery_ != in_recovery) {
+    // A failover or promotion: role: primary/standby collectors switch from this scrape on.
+    spdlog::info("recovery state changed: target={} in_recovery={}", Quoted(display_name_),
+                 in_recovery);
+  }
+  was_in_recovery_ = in_recovery;
   const std::string own_database(probe->rows->Get(0, 2));
 
   const auto applies = [&](const CollectorSpec& spec) {

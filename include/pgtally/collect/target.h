@@ -81,7 +81,9 @@ class Target {
   std::string display_name_;
   std::map<std::string, std::unique_ptr<Database>> databases_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CacheEntry>> cache_;
-  bool was_up_ = true;  // for logging state changes once, not on every scrape
+  // For logging state changes once, not on every scrape.
+  bool was_up_ = true;
+  std::optional<bool> was_in_recovery_;
 };
 
 }  // namespace pgtally
