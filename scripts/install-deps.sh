@@ -1,44 +1,56 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package pgtally needs to build, run and test. Idempotent.
+# Installs the Debian 12 packages pgtally needs to build, run and test. Idempotent: installs only
+# what is missing, so a second run is quick and needs no network.
 set -euo pipefail
 
 packages=(
-  # build
-  g++ make cmake pkg-config git ca-certificates
+  # toolchain
+  build-essential cmake pkg-config git ca-certificates
+  # libraries
   prometheus-cpp-dev libpq-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcivetweb-dev
-  libcurl4-openssl-dev zlib1g-dev
-  # tests
-  libgtest-dev libgmock-dev
-  postgresql-15        # server, pgbench and pg_stat_statements
-  prometheus           # promtool
-  curl procps util-linux
+  libcurl4-openssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  # PostgreSQL 15 server for the tests and the demo. pg_stat_statements and pgbench ship in it:
+  # Debian 12 has no separate postgresql-contrib-15 package (postgresql-15 provides that name).
+  postgresql-15
+  # promtool (checks the exposition format), the demo's health check, runuser and /proc tools
+  prometheus curl procps util-linux
 )
 
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
 if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps: not root; assuming these are installed: ${packages[*]}" >&2
+  echo "install-deps: not root, so skipping apt-get; missing: ${missing[*]}" >&2
+  echo "install-deps: run 'sudo bash scripts/install-deps.sh' if the build or tests fail" >&2
   exit 0
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# Package scripts must not start services (there may be no init system, and Debian's own
-# PostgreSQL cluster or Prometheus would take ports we do not need).
+# Package scripts must not start services: there may be no init system, and neither Debian's own
+# PostgreSQL cluster (port 5432) nor a Prometheus server (9090) is wanted. The tests and the demo
+# run their own servers on their own ports. invoke-rc.d asks policy-rc.d; 101 means "not now".
 policy=/usr/sbin/policy-rc.d
-created_policy=0
 if [[ ! -e $policy ]]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy"
   chmod +x "$policy"
-  created_policy=1
+  trap 'rm -f "$policy"' EXIT
 fi
-trap 'if [[ $created_policy -eq 1 ]]; then rm -f "$policy"; fi' EXIT
 
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+echo "install-deps: installing ${missing[*]}"
+for attempt in 1 2 3; do
+  if apt-get update -qq; then break; fi
+  if [[ $attempt -eq 3 ]]; then exit 1; fi
+  echo "install-deps: apt-get update failed, retrying" >&2
+  sleep 5
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all packages present"
-  exit 0
-fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: installed ${missing[*]}"
+apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o Dpkg::Use-Pty=0 \
+  "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -97,6 +97,28 @@ TEST(Faults, ConnectionsArePersistent) {
             pid);
 }
 
+TEST(Faults, RoleGatedCollectorsFollowAFailover) {
+  PgServer primary(PgServer::Options{.pg_stat_statements = false, .extra_conf = {}});
+  const auto standby = PgServer::StandbyOf(primary);
+  auto exporter = MakeExporter(standby->Dsn(), R"yaml(version: 1
+collectors:
+  - {name: on_standby, help: S., role: standby, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
+  - {name: on_primary, help: P., role: primary, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
+)yaml");
+  auto body = ScrapeBody(*exporter);
+  ASSERT_EQ(SampleValue(body, "pg_up"), 1);
+  EXPECT_EQ(SampleValue(body, "on_standby_v"), 1);
+  EXPECT_TRUE(std::isnan(SampleValue(body, "on_primary_v")));
+
+  standby->Promote();  // the same connection now talks to a primary
+  body = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(body, "pg_up"), 1);
+  EXPECT_EQ(SampleValue(body, "on_primary_v"), 1);
+  EXPECT_TRUE(std::isnan(SampleValue(body, "on_standby_v")));
+  EXPECT_EQ(
+      SampleValue(body, "pgtally_collector_skipped{collector=\"on_standby\",reason=\"role\"}"), 1);
+}
+
 TEST(Faults, UnreachableServerIsDownNotAnError) {
   auto exporter = MakeExporter("host=127.0.0.1 port=1 user=nobody connect_timeout=1", kCollectors);
   const auto body = ScrapeBody(*exporter);

@@ -1,17 +1,19 @@
 #include "pg_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -23,160 +25,340 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string BinDir() {
-  if (const char* dir = std::getenv("PGTALLY_PG_BINDIR")) return dir;
-  return "/usr/lib/postgresql/15/bin";
+constexpr int kReadySeconds = 30;
+constexpr int kPortAttempts = 5;
+
+std::runtime_error SystemError(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+std::string ReadTail(const std::string& path, std::size_t bytes = 4000) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string all = text.str();
+  return all.size() > bytes ? "..." + all.substr(all.size() - bytes) : all;
+}
+
+// Asks the kernel for a free ephemeral port. Another process may take it before the server
+// binds it; the constructor retries on a fresh port when that happens.
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SystemError("socket");
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
   socklen_t length = sizeof address;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  const int saved_errno = errno;
   close(fd);
+  errno = saved_errno;
+  if (!ok) throw SystemError("binding a free port on 127.0.0.1");
   return ntohs(address.sin_port);
 }
 
-// Runs a command to completion, as the postgres user when we are root; returns its exit code.
-int RunCommand(const std::vector<std::string>& argv, const std::string& output) {
+// Runs argv (looked up in PATH) to completion with stdout and stderr appended to `log`, as
+// `uid`/`gid` when given; returns the exit code (127: could not execute; 125, 126: could not set
+// up the child), or -1 if it died of a signal.
+int RunProgram(const std::vector<std::string>& argv, const std::string& log,
+               const std::optional<std::pair<uid_t, gid_t>>& as) {
+  // Everything the child needs is prepared before fork(): the test process may have threads (an
+  // exporter under test), so the child may only make async-signal-safe calls.
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
   const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid < 0) throw SystemError("fork");
   if (pid == 0) {
-    if (geteuid() == 0) {
-      const passwd* user = getpwnam("postgres");
-      if (!user || setgid(user->pw_gid) != 0 || setuid(user->pw_uid) != 0) _exit(126);
+    const int in = open("/dev/null", O_RDONLY);
+    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(125);
+    // The postmaster lives on after pg_ctl returns: it must not hold the test's sockets open.
+    close_range(3, ~0U, 0);
+    // "/" because the server user may not be allowed into the caller's working directory.
+    if (chdir("/") != 0) _exit(125);
+    if (as && (setgroups(0, nullptr) != 0 || setgid(as->second) != 0 || setuid(as->first) != 0)) {
+      _exit(126);
     }
-    const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (out >= 0) {
-      dup2(out, 1);
-      dup2(out, 2);
-    }
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execvp(args[0], args.data());
     _exit(127);
   }
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw SystemError("waitpid");
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-struct ConnDeleter {
+struct ProcStat {
+  char state = 0;  // 'T' when stopped
+  pid_t ppid = 0;
+};
+
+ProcStat ReadProcStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+  ProcStat stat;
+  const auto comm_end = line.rfind(')');
+  if (comm_end != std::string::npos) {
+    std::istringstream(line.substr(comm_end + 1)) >> stat.state >> stat.ppid;
+  }
+  return stat;
+}
+
+struct ConnCloser {
   void operator()(PGconn* conn) const { PQfinish(conn); }
 };
-struct ResultDeleter {
+struct ResultClearer {
   void operator()(PGresult* result) const { PQclear(result); }
 };
+using Result = std::unique_ptr<PGresult, ResultClearer>;
+
+Result RunSql(const std::string& dsn, const std::string& sql) {
+  const std::unique_ptr<PGconn, ConnCloser> conn(
+      PQconnectdb((dsn + " connect_timeout=10").c_str()));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("connecting to " + dsn + ": " + PQerrorMessage(conn.get()));
+  }
+  Result result(PQexec(conn.get(), sql.c_str()));
+  const ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    throw std::runtime_error("`" + sql + "` on " + dsn + ": " + PQerrorMessage(conn.get()));
+  }
+  return result;  // a PGresult does not depend on its connection
+}
 
 }  // namespace
 
 PgServer::PgServer() : PgServer(Options{}) {}
 
-PgServer::PgServer(Options options) : options_(std::move(options)) {
+PgServer::PgServer(Options options) : PgServer(std::move(options), nullptr) {}
+
+PgServer::PgServer(Options options, const PgServer* primary)
+    : options_(std::move(options)), owner_(getpid()) {
   char pattern[] = "/tmp/pgtally-pg-XXXXXX";
-  if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+  if (mkdtemp(pattern) == nullptr) throw SystemError("mkdtemp /tmp/pgtally-pg-XXXXXX");
   dir_ = pattern;
+  try {
+    Initialize(primary);
+  } catch (...) {
+    Shutdown();  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+PgServer::~PgServer() { Shutdown(); }
+
+std::unique_ptr<PgServer> PgServer::StandbyOf(const PgServer& primary) {
+  return std::unique_ptr<PgServer>(new PgServer(primary.options_, &primary));
+}
+
+void PgServer::Initialize(const PgServer* primary) {
   if (geteuid() == 0) {
     const passwd* user = getpwnam("postgres");
-    if (!user || chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) {
+    if (user == nullptr) {
       throw std::runtime_error(
-          "tests run as root need the postgres system user (apt-get install postgresql-15)");
+          "running as root, PostgreSQL must run as the `postgres` system user, which does not "
+          "exist; install postgresql-15 (scripts/install-deps.sh)");
     }
+    run_as_.emplace(user->pw_uid, user->pw_gid);
+    if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) throw SystemError("chown " + dir_);
   }
-  chmod(dir_.c_str(), 0755);
-  if (RunCommand({BinDir() + "/initdb", "-D", dir_ + "/data", "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8", "--locale=C"},
-                 dir_ + "/initdb.log") != 0) {
-    throw std::runtime_error("initdb failed; see " + dir_ + "/initdb.log");
+  bindir_ = FindBinDir();
+  // initdb's default pg_hba.conf trusts replication connections from loopback, and its defaults
+  // (wal_level = replica, max_wal_senders = 10) allow a base backup with streamed WAL; -R writes
+  // standby.signal and primary_conninfo.
+  const std::string init_log = dir_ + "/init.log";
+  const std::vector<std::string> init =
+      primary == nullptr ? std::vector<std::string>{bindir_ + "/initdb",
+                                                    "-D",
+                                                    dir_ + "/data",
+                                                    "-A",
+                                                    "trust",
+                                                    "-U",
+                                                    "postgres",
+                                                    "--no-sync",
+                                                    "-E",
+                                                    "UTF8",
+                                                    "--locale=C"}
+                         : std::vector<std::string>{bindir_ + "/pg_basebackup",
+                                                    "-D",
+                                                    dir_ + "/data",
+                                                    "-h",
+                                                    "127.0.0.1",
+                                                    "-p",
+                                                    std::to_string(primary->port()),
+                                                    "-U",
+                                                    "postgres",
+                                                    "-R",
+                                                    "-X",
+                                                    "stream",
+                                                    "--no-sync"};
+  const int code = RunProgram(init, init_log, run_as_);
+  if (code != 0) {
+    throw std::runtime_error(init.front() + " exited with " + std::to_string(code) + "; " +
+                             init_log + ":\n" + ReadTail(init_log));
   }
-  std::ofstream conf(dir_ + "/data/postgresql.conf", std::ios::app);
-  conf << "listen_addresses = '127.0.0.1'\n"
-       << "unix_socket_directories = '" << dir_ << "'\n"
-       << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n";
-  if (options_.pg_stat_statements) {
-    conf << "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n";
-  }
-  for (const auto& line : options_.extra_conf) conf << line << "\n";
-  conf.close();
-
-  // A port found free can be taken before the server binds it; try a few.
-  for (int attempt = 0; !running_ && attempt < 5; ++attempt) {
-    port_ = FreePort();
+  WriteConfig();  // for a standby, appended after the primary's copy: the last setting wins
+  for (int attempt = 1; !running_; ++attempt) {
+    port_ = FreeLoopbackPort();
+    std::error_code ignored;
+    fs::remove(dir_ + "/server.log", ignored);  // so the check below sees this attempt only
     try {
       Start();
     } catch (const std::runtime_error&) {
-      if (attempt == 4) throw;
+      const bool port_taken = LogTail().find("Address already in use") != std::string::npos;
+      if (!port_taken || attempt == kPortAttempts) throw;
     }
   }
-  if (options_.pg_stat_statements) Exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  // A standby is read-only and has the primary's extensions already.
+  if (options_.pg_stat_statements && primary == nullptr) {
+    Exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  }
 }
 
-PgServer::~PgServer() {
-  if (paused_) Resume();
-  if (running_) {
-    RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"},
-               dir_ + "/pg_ctl.log");
+std::string PgServer::FindBinDir() const {
+  if (const char* dir = std::getenv("PGTALLY_PG_BINDIR"); dir != nullptr && *dir != '\0') {
+    if (access((std::string(dir) + "/initdb").c_str(), X_OK) == 0) return dir;
+    throw std::runtime_error("PGTALLY_PG_BINDIR=" + std::string(dir) + " has no initdb");
   }
-  std::error_code error;
-  fs::remove_all(dir_, error);
+  std::string debian = "/usr/lib/postgresql/15/bin";
+  if (access((debian + "/initdb").c_str(), X_OK) == 0) return debian;
+  const std::string output = dir_ + "/pg_config.out";
+  if (RunProgram({"pg_config", "--bindir"}, output, std::nullopt) == 0) {
+    std::ifstream in(output);
+    std::string dir;
+    if (std::getline(in, dir) && access((dir + "/initdb").c_str(), X_OK) == 0) return dir;
+  }
+  throw std::runtime_error("no initdb in " + debian + " nor in `pg_config --bindir`; install " +
+                           "postgresql-15 (scripts/install-deps.sh) or set PGTALLY_PG_BINDIR");
+}
+
+void PgServer::WriteConfig() const {
+  const std::string path = dir_ + "/data/postgresql.conf";
+  std::ofstream conf(path, std::ios::app);
+  // Durability is pointless for a server that is thrown away, and costs seconds per test run.
+  conf << "\n# pgtally test server\n"
+       << "listen_addresses = '127.0.0.1'\n"
+       << "unix_socket_directories = '" << dir_ << "'\n"
+       << "max_connections = 100\n"
+       << "fsync = off\n"
+       << "synchronous_commit = off\n"
+       << "full_page_writes = off\n";
+  if (options_.pg_stat_statements) {
+    conf << "shared_preload_libraries = 'pg_stat_statements'\n"
+         << "pg_stat_statements.track = all\n";
+  }
+  for (const auto& line : options_.extra_conf) conf << line << "\n";
+  conf.close();
+  if (!conf) throw std::runtime_error("could not write " + path);
 }
 
 void PgServer::Start() {
+  if (running_) return;
+  // pg_ctl -w waits until the server accepts connections, not just until it has forked.
   const int code =
-      RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-o",
-                  "-p " + std::to_string(port_), "-w", "-t", "30", "start"},
-                 dir_ + "/pg_ctl.log");
-  if (code != 0) throw std::runtime_error("PostgreSQL did not start:\n" + LogTail());
+      RunProgram({bindir_ + "/pg_ctl", "start", "-D", dir_ + "/data", "-l", dir_ + "/server.log",
+                  "-o", "-p " + std::to_string(port_), "-w", "-t", std::to_string(kReadySeconds)},
+                 dir_ + "/pg_ctl.log", run_as_);
+  if (code != 0) {
+    StopImmediately();  // after a timeout the postmaster may still be coming up
+    throw std::runtime_error("PostgreSQL in " + dir_ + " failed to start on port " +
+                             std::to_string(port_) + " (or was not ready within " +
+                             std::to_string(kReadySeconds) + " s); server log:\n" + LogTail());
+  }
   running_ = true;
 }
 
 void PgServer::Stop() {
+  if (!running_) return;
   if (paused_) Resume();
-  RunCommand({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w", "stop"},
-             dir_ + "/pg_ctl.log");
+  const std::string log = dir_ + "/pg_ctl.log";
+  if (RunProgram({bindir_ + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "fast", "-w"}, log,
+                 run_as_) != 0) {
+    throw std::runtime_error("pg_ctl stop failed; " + log + ":\n" + ReadTail(log));
+  }
   running_ = false;
 }
 
-std::vector<int> PgServer::Pids() const {
-  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
-  int postmaster = 0;
-  pid_file >> postmaster;
-  std::vector<int> pids;
-  if (postmaster <= 0) return pids;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (!std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    // pid (comm) state ppid ...; comm may contain spaces, so read after the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == postmaster) pids.push_back(std::stoi(name));
+void PgServer::StopImmediately() noexcept {
+  try {
+    if (RunProgram({bindir_ + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "immediate", "-w"},
+                   dir_ + "/pg_ctl.log", run_as_) != 0) {
+      for (const pid_t pid : ServerPids()) kill(pid, SIGKILL);
+    }
+  } catch (...) {
+    // Shutdown path: there is nobody left to tell.
   }
-  pids.push_back(postmaster);  // children first on stop, postmaster last
+  running_ = false;
+}
+
+void PgServer::Shutdown() noexcept {
+  // A test may fork a child that exits through exit(); it must not tear down our server.
+  if (getpid() != owner_) return;
+  try {
+    if (paused_) Resume();
+  } catch (...) {
+    // StopImmediately() falls back to SIGKILL, which needs no resume.
+  }
+  if (running_) StopImmediately();
+  std::error_code ignored;
+  fs::remove_all(dir_, ignored);
+}
+
+std::vector<pid_t> PgServer::ServerPids() const {
+  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) return {};
+  // The file outlives a crashed server, and its pid may be reused: a postmaster runs in its data
+  // directory, so that tells ours from a stranger.
+  std::error_code error;
+  if (!fs::equivalent("/proc/" + std::to_string(postmaster) + "/cwd", dir_ + "/data", error)) {
+    return {};
+  }
+  std::vector<pid_t> pids{postmaster};
+  for (fs::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (ReadProcStat(pid).ppid == postmaster) pids.push_back(pid);
+  }
   return pids;
 }
 
 void PgServer::Pause() {
-  for (const int pid : Pids()) kill(pid, SIGSTOP);
+  const std::vector<pid_t> pids = ServerPids();
+  if (pids.empty()) throw std::runtime_error("Pause: no PostgreSQL running in " + dir_);
+  // The postmaster first: once it has stopped it cannot fork a backend that escapes the freeze.
+  const pid_t postmaster = pids.front();
+  kill(postmaster, SIGSTOP);
   paused_ = true;
+  for (int i = 0; i < 1000 && ReadProcStat(postmaster).state != 'T'; ++i) usleep(1000);
+  for (const pid_t pid : ServerPids()) kill(pid, SIGSTOP);
 }
 
 void PgServer::Resume() {
-  auto pids = Pids();
-  std::reverse(pids.begin(), pids.end());
-  for (const int pid : pids) kill(pid, SIGCONT);
+  const std::vector<pid_t> pids = ServerPids();
+  // Backends first, so that the postmaster wakes up to a running server.
+  for (auto it = pids.rbegin(); it != pids.rend(); ++it) kill(*it, SIGCONT);
   paused_ = false;
 }
+
+void PgServer::Promote() {
+  const std::string log = dir_ + "/pg_ctl.log";
+  // -w waits until the server has left recovery (pg_ctl polls pg_control).
+  if (RunProgram({bindir_ + "/pg_ctl", "promote", "-D", dir_ + "/data", "-w", "-t",
+                  std::to_string(kReadySeconds)},
+                 log, run_as_) != 0) {
+    throw std::runtime_error("pg_ctl promote failed; " + log + ":\n" + ReadTail(log));
+  }
+}
+
+std::string PgServer::LogTail() const { return ReadTail(dir_ + "/server.log"); }
 
 std::string PgServer::Dsn(const std::string& dbname) const {
   return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=postgres";
@@ -187,32 +369,20 @@ std::string PgServer::Uri(const std::string& dbname) const {
 }
 
 void PgServer::Exec(const std::string& sql, const std::string& dbname) const {
-  QueryValue(sql, dbname);
+  RunSql(Dsn(dbname), sql);
 }
 
 std::string PgServer::QueryValue(const std::string& sql, const std::string& dbname) const {
-  std::unique_ptr<PGconn, ConnDeleter> conn(
-      PQconnectdb((Dsn(dbname) + " connect_timeout=10").c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
-  std::unique_ptr<PGresult, ResultDeleter> result(PQexec(conn.get(), sql.c_str()));
-  const auto status = PQresultStatus(result.get());
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    throw std::runtime_error(sql + ": " + PQresultErrorMessage(result.get()));
+  const Result result = RunSql(Dsn(dbname), sql);
+  if (PQntuples(result.get()) == 0 || PQnfields(result.get()) == 0 ||
+      PQgetisnull(result.get(), 0, 0)) {
+    return "";
   }
-  if (status != PGRES_TUPLES_OK || PQntuples(result.get()) == 0) return "";
   return PQgetvalue(result.get(), 0, 0);
 }
 
-std::string PgServer::LogTail() const {
-  std::ifstream log(dir_ + "/server.log");
-  std::stringstream text;
-  text << log.rdbuf();
-  const auto all = text.str();
-  return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
-}
-
 PgServer& SharedPgServer() {
-  static PgServer server;  // thread-safe initialisation; destroyed at exit
+  static PgServer server;  // C++ makes this initialisation thread-safe; destroyed at exit
   return server;
 }
 
