@@ -12,6 +12,8 @@ packages=(
   # PostgreSQL 15 server for the tests and the demo. pg_stat_statements and pgbench ship in it:
   # Debian 12 has no separate postgresql-contrib-15 package (postgresql-15 provides that name).
   postgresql-15
+  # a real PgBouncer for the pooler collectors' tests
+  pgbouncer
   # promtool (checks the exposition format), the demo's health check, runuser and /proc tools
   prometheus curl procps util-linux
 )
