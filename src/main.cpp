@@ -76,6 +76,11 @@ int Run(int argc, char** argv) {
     for (const auto& error : loaded.errors) Fail(error.ToString());
     return Fail(fmt::format("{} error(s) in collector files; not starting", loaded.errors.size()));
   }
+  if (auto errors = ApplyParameterOverrides(loaded.collectors, config.collector_parameters);
+      !errors.empty()) {
+    for (const auto& error : errors) Fail(error.ToString());
+    return Fail("unknown collector parameters in the config file; not starting");
+  }
   for (const auto& name : config.disabled_collectors) {
     const auto removed =
         std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });
@@ -87,6 +92,7 @@ int Run(int argc, char** argv) {
   target.connect_timeout = config.connect_timeout;
   target.default_timeout = config.default_collector_timeout;
   target.lock_timeout = config.lock_timeout;
+  target.discovery_interval = config.discovery_interval;
   std::string regex_error;
   target.include_databases = CompileFilter(config.include_databases, "include", regex_error);
   target.exclude_databases = CompileFilter(config.exclude_databases, "exclude", regex_error);

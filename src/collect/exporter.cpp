@@ -1,9 +1,12 @@
 #include "pgtally/collect/exporter.h"
 
+#include <fmt/format.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
 #include <sstream>
+
+#include "pgtally/pg/dsn.h"
 
 namespace pgtally {
 namespace {
@@ -12,8 +15,18 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-// Served when a scrape fails in a way it should not; the exporter keeps running.
-constexpr std::string_view kFallbackBody = "# TYPE pg_up gauge\npg_up 0\n";
+// The collectors written for the kind of target the DSN points at.
+std::vector<CollectorSpec> ForTarget(std::vector<CollectorSpec> collectors,
+                                     const std::string& dsn) {
+  const TargetType type =
+      pg::IsPgBouncerConsole(dsn) ? TargetType::kPgBouncer : TargetType::kPostgres;
+  std::erase_if(collectors, [&](const auto& spec) { return spec.target_type != type; });
+  return collectors;
+}
+
+std::string_view UpMetricName(TargetType type) {
+  return type == TargetType::kPgBouncer ? "pgbouncer_up" : "pg_up";
+}
 
 std::vector<std::string> Names(const std::vector<CollectorSpec>& collectors) {
   std::vector<std::string> names;
@@ -35,8 +48,12 @@ void AddSample(MetricFamily& family, std::vector<ClientMetric::Label> labels, do
 
 // The per-scrape gauges about pgtally itself, computed from this scrape only.
 std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrape_seconds) {
-  auto up = Gauge(
-      "pg_up", "Whether the last scrape could connect to PostgreSQL and query it (1) or not (0).");
+  auto up = Gauge(std::string(UpMetricName(scrape.type)),
+                  scrape.type == TargetType::kPgBouncer
+                      ? "Whether the last scrape could connect to PgBouncer's admin console and "
+                        "query it (1) or not (0)."
+                      : "Whether the last scrape could connect to PostgreSQL and query it (1) or "
+                        "not (0).");
   AddSample(up, {}, scrape.up ? 1 : 0);
   auto duration = Gauge("pgtally_collector_duration_seconds",
                         "Time the collector's queries took in this scrape (or in the run a cached "
@@ -45,6 +62,9 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
       "pgtally_collector_success",
       "Whether the collector succeeded (1) or failed (0) in this scrape; see the log for why.");
   auto series = Gauge("pgtally_collector_series", "Series the collector returned in this scrape.");
+  auto omitted = Gauge("pgtally_collector_rows_omitted",
+                       "Rows the collector's query left out under its limit parameter in this "
+                       "scrape (summed over databases), e.g. tables beyond table_limit.");
   auto skipped =
       Gauge("pgtally_collector_skipped",
             "Collectors that did not run in this scrape: reason is version, role or unavailable "
@@ -58,6 +78,7 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
     AddSample(duration, labels, report.duration_seconds);
     AddSample(success, labels, report.state == CollectorReport::State::kSuccess ? 1 : 0);
     AddSample(series, labels, static_cast<double>(report.series));
+    if (report.rows_omitted) AddSample(omitted, labels, *report.rows_omitted);
   }
   auto total = Gauge("pgtally_scrape_duration_seconds", "Time the whole scrape took.");
   AddSample(total, {}, scrape_seconds);
@@ -67,7 +88,7 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
             1);
 
   std::vector<MetricFamily> families;
-  for (auto* family : {&up, &duration, &success, &series, &skipped, &total, &build}) {
+  for (auto* family : {&up, &duration, &success, &series, &omitted, &skipped, &total, &build}) {
     if (!family->metric.empty()) families.push_back(std::move(*family));
   }
   return families;
@@ -76,9 +97,15 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
 }  // namespace
 
 Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors)
-    : collectors_(std::make_shared<const std::vector<CollectorSpec>>(std::move(collectors))),
+    : collectors_(std::make_shared<const std::vector<CollectorSpec>>(
+          ForTarget(std::move(collectors), target.dsn))),
       self_metrics_(Names(*collectors_)),
       target_(std::move(target), collectors_, self_metrics_) {}
+
+std::string Exporter::FallbackBody() const {
+  const std::string_view up = UpMetricName(target_.type());
+  return fmt::format("# TYPE {} gauge\n{} 0\n", up, up);
+}
 
 std::shared_ptr<const ScrapeOutput> Exporter::last() const {
   std::lock_guard lock(mutex_);
@@ -123,10 +150,10 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   } catch (const std::exception& e) {
     // Nothing may end the process or fail the request: serve pg_up 0 and say why in the log.
     spdlog::error("scrape failed: {}", e.what());
-    output->body = kFallbackBody;
+    output->body = FallbackBody();
   } catch (...) {
     spdlog::error("scrape failed with an unknown exception");
-    output->body = kFallbackBody;
+    output->body = FallbackBody();
   }
   output->finished = std::chrono::system_clock::now();
   return output;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "pgtally/collect/family_builder.h"
@@ -16,6 +17,8 @@ using pg::Clock;
 
 constexpr std::string_view kProbeSql =
     "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_database()";
+// PgBouncer's admin console answers only SHOW and a few commands; this tells its version.
+constexpr std::string_view kPgBouncerProbeSql = "SHOW VERSION";
 constexpr std::string_view kDatabasesSql =
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 
@@ -39,6 +42,16 @@ class RowsTable final : public Table {
  private:
   const pg::Rows& rows_;
 };
+
+// "PgBouncer 1.18.0" -> 11800, the shape of server_version_num for min_version/max_version.
+int PgBouncerVersionNum(std::string_view text) {
+  int major = 0, minor = 0, patch = 0;
+  const auto digits = text.find_first_of("0123456789");
+  if (digits != std::string_view::npos) {
+    std::sscanf(std::string(text.substr(digits)).c_str(), "%d.%d.%d", &major, &minor, &patch);
+  }
+  return major * 10000 + minor * 100 + patch;
+}
 
 ErrorClass Classify(const pg::Error& error) {
   switch (error.kind) {
@@ -80,19 +93,18 @@ struct Target::Database {
   pg::Error last_error;
 };
 
-struct Target::CacheEntry {
-  Clock::time_point expires;
-  std::vector<prometheus::MetricFamily> families;
-  std::size_t series = 0;
-  double duration_seconds = 0;
-};
-
 struct Target::Fragment {
   std::vector<prometheus::MetricFamily> families;
   std::optional<ErrorClass> error;
   bool quiet = false;  // an optional collector's SQL error: skipped, not failed
   std::size_t series = 0;
   double duration_seconds = 0;
+  std::optional<double> omitted;
+};
+
+struct Target::CacheEntry {
+  Clock::time_point expires;
+  Fragment fragment;
 };
 
 Target::Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
@@ -100,7 +112,9 @@ Target::Target(TargetOptions options, std::shared_ptr<const std::vector<Collecto
     : options_(std::move(options)),
       collectors_(std::move(collectors)),
       self_metrics_(self_metrics),
-      display_name_(pg::RedactDsn(options_.dsn)) {}
+      display_name_(pg::RedactDsn(options_.dsn)),
+      type_(pg::IsPgBouncerConsole(options_.dsn) ? TargetType::kPgBouncer : TargetType::kPostgres) {
+}
 
 Target::~Target() = default;
 
@@ -148,6 +162,52 @@ std::optional<std::vector<std::string>> Target::ListDatabases(pg::Connection& co
   return names;
 }
 
+const std::vector<std::string>& Target::Databases(Clock::time_point deadline) {
+  const auto now = Clock::now();
+  if (listed_at_ && now - *listed_at_ < options_.discovery_interval) return database_list_;
+  auto listed = ListDatabases(databases_[""]->conn, deadline);
+  if (!listed) return database_list_;  // keep the last list; try again next scrape
+  database_list_ = std::move(*listed);
+  listed_at_ = now;
+  // Close connections to, and forget cached results of, databases that are gone or filtered out.
+  const std::set<std::string> present(database_list_.begin(), database_list_.end());
+  std::erase_if(databases_, [&](const auto& entry) {
+    return !entry.first.empty() && !present.contains(entry.first);
+  });
+  std::erase_if(cache_, [&](const auto& entry) {
+    return !entry.first.second.empty() && !present.contains(entry.first.second);
+  });
+  std::erase_if(unavailable_, [&](const auto& entry) {
+    return !entry.second.empty() && !present.contains(entry.second);
+  });
+  return database_list_;
+}
+
+pg::QueryOutcome Target::Query(pg::Connection& conn, const CollectorSpec& spec,
+                               const QueryVariant& query, Millis timeout) {
+  if (type_ == TargetType::kPgBouncer) {
+    // No transactions and no statement_timeout on the admin console: the client deadline is all.
+    return conn.Exec(query.sql, Clock::now() + timeout);
+  }
+  return conn.ExecReadOnly(query.sql, spec.Arguments(query), timeout, options_.lock_timeout,
+                           Clock::now() + timeout + kClientGrace);
+}
+
+void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datname,
+                              const pg::Error* error) {
+  const auto key = std::make_pair(spec.name, datname);
+  const std::string_view database = datname.empty() ? "-" : datname;
+  if (error && unavailable_.insert(key).second) {
+    spdlog::info(
+        "optional collector unavailable, skipping it until it works: target={} collector={} "
+        "database={} error={}",
+        Quoted(display_name_), spec.name, Quoted(database), Quoted(error->message));
+  } else if (!error && unavailable_.erase(key) > 0) {
+    spdlog::info("optional collector available again: target={} collector={} database={}",
+                 Quoted(display_name_), spec.name, Quoted(database));
+  }
+}
+
 void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname,
                         const pg::Error& error) {
   spdlog::warn("collector failed: target={} collector={} database={} error={}",
@@ -163,22 +223,19 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   const auto start = Clock::now();
   if (spec.cache_ttl.count() > 0) {
     if (auto it = cache_.find(cache_key); it != cache_.end() && start < it->second->expires) {
-      fragment.families = it->second->families;
-      fragment.series = it->second->series;
-      fragment.duration_seconds = it->second->duration_seconds;
-      return fragment;
+      return it->second->fragment;
     }
     cache_.erase(cache_key);
   }
 
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     fragment.error = error_class;
+    // The database may have been dropped: read the list again on the next scrape.
+    if (error_class == ErrorClass::kConnection && !dbname.empty()) listed_at_.reset();
     fragment.duration_seconds = SecondsSince(start);
     if (spec.optional && error_class == ErrorClass::kSql) {
       fragment.quiet = true;
-      spdlog::debug("optional collector skipped: target={} collector={} database={} error={}",
-                    Quoted(display_name_), spec.name,
-                    Quoted(datname_label.empty() ? "-" : datname_label), Quoted(error.message));
+      NoteAvailability(spec, datname_label, &error);
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
@@ -197,9 +254,21 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   }
   const Millis statement_timeout =
       std::min(spec.timeout.value_or(options_.default_timeout), budget);
-  auto outcome = conn->ExecReadOnly(query.sql, statement_timeout, options_.lock_timeout,
-                                    Clock::now() + statement_timeout + kClientGrace);
+  auto outcome = Query(*conn, spec, query, statement_timeout);
   if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
+  if (spec.optional) NoteAvailability(spec, datname_label, nullptr);
+  if (!spec.omitted_rows_column.empty()) {
+    const int column = outcome.rows->Column(spec.omitted_rows_column);
+    if (column < 0) {
+      return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "",
+                                         "omitted_rows_column \"" + spec.omitted_rows_column +
+                                             "\" is not in the result"});
+    }
+    fragment.omitted = 0;
+    if (outcome.rows->rows() > 0 && !outcome.rows->IsNull(0, column)) {
+      fragment.omitted = std::strtod(std::string(outcome.rows->Get(0, column)).c_str(), nullptr);
+    }
+  }
 
   FamilyBuilder builder(spec);
   std::vector<prometheus::ClientMetric::Label> extra_labels;
@@ -226,23 +295,25 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   fragment.families = builder.Take();
   fragment.duration_seconds = SecondsSince(start);
   if (spec.cache_ttl.count() > 0) {
-    cache_[cache_key] = std::make_unique<CacheEntry>(CacheEntry{
-        start + spec.cache_ttl, fragment.families, fragment.series, fragment.duration_seconds});
+    cache_[cache_key] = std::make_unique<CacheEntry>(CacheEntry{start + spec.cache_ttl, fragment});
   }
   return fragment;
 }
 
 TargetScrape Target::Scrape(Clock::time_point deadline) {
   TargetScrape scrape;
+  scrape.type = type_;
+  const bool bouncer = type_ == TargetType::kPgBouncer;
+  const std::string_view probe_sql = bouncer ? kPgBouncerProbeSql : kProbeSql;
   const auto probe_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
   std::optional<pg::Error> error;
   std::optional<pg::QueryOutcome> probe;
   if (pg::Connection* conn = Connect("", deadline, error)) {
-    probe = conn->Exec(kProbeSql, probe_deadline);
+    probe = conn->Exec(probe_sql, probe_deadline);
     // A connection that broke since the last scrape (say, the server restarted) only shows it
     // now: try a fresh one at once rather than report the server down for a whole scrape.
     if (!probe->ok() && probe->error.kind == pg::Error::Kind::kConnection) {
-      if ((conn = Connect("", deadline, error))) probe = conn->Exec(kProbeSql, probe_deadline);
+      if ((conn = Connect("", deadline, error))) probe = conn->Exec(probe_sql, probe_deadline);
     }
     if (!probe->ok()) error = probe->error;
   }
@@ -256,35 +327,27 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
   }
   if (!was_up_) spdlog::info("database up: target={}", Quoted(display_name_));
   was_up_ = scrape.up = true;
-  const int server_version = std::atoi(std::string(probe->rows->Get(0, 0)).c_str());
-  const bool in_recovery = probe->rows->Get(0, 1) == "t";
+  const std::string version_text(probe->rows->rows() > 0 ? probe->rows->Get(0, 0) : "");
+  const int server_version =
+      bouncer ? PgBouncerVersionNum(version_text) : std::atoi(version_text.c_str());
+  const bool in_recovery = !bouncer && probe->rows->Get(0, 1) == "t";
   if (was_in_recovery_ && *was_in_recovery_ != in_recovery) {
     // A failover or promotion: role: primary/standby collectors switch from this scrape on.
     spdlog::info("recovery state changed: target={} in_recovery={}", Quoted(display_name_),
                  in_recovery);
   }
   was_in_recovery_ = in_recovery;
-  const std::string own_database(probe->rows->Get(0, 2));
+  const std::string own_database(bouncer ? "" : probe->rows->Get(0, 2));
 
   const auto applies = [&](const CollectorSpec& spec) {
     return spec.QueryFor(server_version) != nullptr && spec.RunsOn(in_recovery);
   };
-  std::vector<std::string> databases;
-  if (std::any_of(collectors_->begin(), collectors_->end(), [&](const auto& spec) {
-        return spec.scope == Scope::kDatabase && applies(spec);
-      })) {
-    if (auto listed = ListDatabases(databases_[""]->conn, probe_deadline)) {
-      databases = std::move(*listed);
-      // Forget connections and cached results of databases that are gone or filtered out.
-      const std::set<std::string> present(databases.begin(), databases.end());
-      std::erase_if(databases_, [&](const auto& entry) {
-        return !entry.first.empty() && !present.contains(entry.first);
-      });
-      std::erase_if(cache_, [&](const auto& entry) {
-        return !entry.first.second.empty() && !present.contains(entry.first.second);
-      });
-    }
-  }
+  static const std::vector<std::string> kNoDatabases;
+  const std::vector<std::string>& databases =
+      std::any_of(collectors_->begin(), collectors_->end(),
+                  [&](const auto& spec) { return spec.scope == Scope::kDatabase && applies(spec); })
+          ? Databases(probe_deadline)
+          : kNoDatabases;
 
   for (const auto& spec : *collectors_) {
     CollectorReport report;
@@ -307,6 +370,8 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
       Fragment fragment = Run(spec, *query, key, label, deadline);
       report.duration_seconds += fragment.duration_seconds;
       report.series += fragment.series;
+      if (fragment.omitted)
+        report.rows_omitted = report.rows_omitted.value_or(0) + *fragment.omitted;
       failed = failed || (fragment.error && !fragment.quiet);
       all_quiet = all_quiet && fragment.quiet;
       Append(scrape.families, std::move(fragment.families));

@@ -54,6 +54,60 @@ std::optional<VersionRange> ReadVersionRange(YamlReader& reader, const YAML::Nod
   return ok ? std::optional(range) : std::nullopt;
 }
 
+// Replaces every {{name}} in `query.sql` by $1, $2, ... (one number per distinct name) and
+// records the names in order. Text between {{ and }} that is not an identifier is left alone, so
+// array literals such as '{{1,2},{3,4}}' pass through. Returns the undeclared names.
+std::vector<std::string> BindPlaceholders(QueryVariant& query,
+                                          const std::vector<Parameter>& declared) {
+  std::vector<std::string> undeclared;
+  std::string sql;
+  std::size_t at = 0;
+  while (true) {
+    const auto open = query.sql.find("{{", at);
+    const auto close = open == std::string::npos ? open : query.sql.find("}}", open + 2);
+    if (close == std::string::npos) break;
+    std::string_view inside(query.sql.data() + open + 2, close - open - 2);
+    inside.remove_prefix(std::min(inside.find_first_not_of(' '), inside.size()));
+    inside.remove_suffix(inside.size() - (inside.find_last_not_of(' ') + 1));
+    if (!IsIdentifier(inside)) {
+      sql.append(query.sql, at, open + 2 - at);
+      at = open + 2;
+      continue;
+    }
+    const std::string name(inside);
+    auto it = std::find(query.parameters.begin(), query.parameters.end(), name);
+    if (it == query.parameters.end()) {
+      query.parameters.push_back(name);
+      it = query.parameters.end() - 1;
+      if (std::none_of(declared.begin(), declared.end(),
+                       [&](const Parameter& p) { return p.name == name; })) {
+        undeclared.push_back(name);
+      }
+    }
+    sql.append(query.sql, at, open - at);
+    sql += fmt::format("${}", it - query.parameters.begin() + 1);
+    at = close + 2;
+  }
+  sql.append(query.sql, at);
+  query.sql = std::move(sql);
+  return undeclared;
+}
+
+void ReadParameters(YamlReader& reader, const YAML::Node& node, const std::string& what,
+                    CollectorSpec& spec) {
+  auto settings = reader.GetScalarMap(node, "parameters", what);
+  if (!settings) return;
+  for (auto& setting : *settings) {
+    if (!IsIdentifier(setting.name)) {
+      reader.Error(node["parameters"],
+                   fmt::format("{}: parameter name \"{}\" must be letters, digits and _", what,
+                               setting.name));
+      continue;
+    }
+    spec.parameters.push_back({std::move(setting.name), std::move(setting.value)});
+  }
+}
+
 void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& what,
                  CollectorSpec& spec) {
   const bool has_query = node["query"].IsDefined();
@@ -63,7 +117,8 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
     return;
   }
   if (has_query) {
-    if (auto sql = reader.GetString(node, "query", what, true)) spec.queries.push_back({*sql, {}});
+    if (auto sql = reader.GetString(node, "query", what, true))
+      spec.queries.push_back({*sql, {}, {}});
   } else if (reader.ExpectSequence(node["queries"], what + " \"queries\"")) {
     for (const auto& item : node["queries"]) {
       const std::string item_what = what + " query variant";
@@ -80,12 +135,18 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
                                 item_what));
         }
       }
-      spec.queries.push_back({*sql, *range});
+      spec.queries.push_back({*sql, *range, {}});
     }
   }
-  for (const auto& query : spec.queries) {
+  const YAML::Node at = has_query ? node["query"] : node["queries"];
+  for (auto& query : spec.queries) {
     if (query.sql.find_first_not_of(" \t\r\n") == std::string::npos) {
       reader.Error(node, fmt::format("{}: the query is empty", what));
+    }
+    for (const auto& name : BindPlaceholders(query, spec.parameters)) {
+      reader.Error(at, fmt::format("{}: the query uses {{{{{}}}}}, which is not declared under "
+                                   "\"parameters\"",
+                                   what, name));
     }
   }
 }
@@ -153,6 +214,11 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
       reader.Error(item, fmt::format("{}: column \"{}\" is also a label", what, value.column));
       ok = false;
     }
+  }
+  if (value.column == spec.omitted_rows_column) {
+    reader.Error(
+        item, fmt::format("{}: column \"{}\" is also the omitted_rows_column", what, value.column));
+    ok = false;
   }
 
   const YAML::Node name_node = item["name"].IsDefined() ? item["name"] : item;
@@ -228,11 +294,11 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
                              "letter; it prefixes the collector's metric names",
                              what));
   }
-  reader.CheckKeys(
-      node,
-      {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
-       "optional", "cache_ttl", "max_series", "labels", "values"},
-      what);
+  reader.CheckKeys(node,
+                   {"name", "help", "query", "queries", "scope", "role", "min_version",
+                    "max_version", "timeout", "optional", "cache_ttl", "max_series", "labels",
+                    "values", "parameters", "omitted_rows_column", "target_type"},
+                   what);
   spec.help = reader.GetString(node, "help", what, true).value_or("");
 
   if (auto scope = reader.GetString(node, "scope", what)) {
@@ -270,8 +336,35 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
     }
   }
 
+  if (auto type = reader.GetString(node, "target_type", what)) {
+    if (*type == "pgbouncer") {
+      spec.target_type = TargetType::kPgBouncer;
+    } else if (*type != "postgres") {
+      reader.Error(
+          node["target_type"],
+          fmt::format("{}: target_type must be postgres or pgbouncer, not \"{}\"", what, *type));
+    }
+  }
+  ReadParameters(reader, node, what, spec);
   ReadQueries(reader, node, what, spec);
   ReadLabels(reader, node, what, spec);
+  spec.omitted_rows_column = reader.GetString(node, "omitted_rows_column", what).value_or("");
+  for (const auto& label : spec.labels) {
+    if (!spec.omitted_rows_column.empty() && label.column == spec.omitted_rows_column) {
+      reader.Error(node["omitted_rows_column"],
+                   fmt::format("{}: column \"{}\" is the omitted_rows_column and a label", what,
+                               label.column));
+    }
+  }
+  if (spec.target_type == TargetType::kPgBouncer) {
+    // The admin console speaks only the simple query protocol and knows nothing of databases,
+    // recovery or bind parameters.
+    if (spec.scope != Scope::kServer || spec.role != Role::kAny || !spec.parameters.empty()) {
+      reader.Error(node, fmt::format("{}: a target_type: pgbouncer collector cannot have scope: "
+                                     "database, a role or parameters",
+                                     what));
+    }
+  }
 
   const YAML::Node values = node["values"];
   if (!values.IsDefined() || values.IsNull()) {
@@ -374,6 +467,28 @@ LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
   }
   CheckUniqueNames(loaded.collectors, loaded.errors);
   return loaded;
+}
+
+Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
+                                    const std::vector<ParameterOverride>& overrides) {
+  Diagnostics errors;
+  for (const auto& override : overrides) {
+    bool used = false;
+    for (auto& spec : collectors) {
+      for (auto& parameter : spec.parameters) {
+        if (parameter.name == override.name) {
+          parameter.value = override.value;
+          used = true;
+        }
+      }
+    }
+    if (!used) {
+      errors.push_back(
+          {override.location,
+           fmt::format("parameter \"{}\" is not declared by any loaded collector", override.name)});
+    }
+  }
+  return errors;
 }
 
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 
 namespace pgtally {
@@ -46,6 +47,17 @@ bool CollectorSpec::RunsOn(bool in_recovery) const {
   return true;
 }
 
+std::vector<std::string> CollectorSpec::Arguments(const QueryVariant& query) const {
+  std::vector<std::string> arguments;
+  arguments.reserve(query.parameters.size());
+  for (const auto& wanted : query.parameters) {
+    const auto it = std::find_if(parameters.begin(), parameters.end(),
+                                 [&](const Parameter& p) { return p.name == wanted; });
+    arguments.push_back(it == parameters.end() ? std::string() : it->value);
+  }
+  return arguments;
+}
+
 std::string_view ToString(MetricKind kind) {
   return kind == MetricKind::kCounter ? "counter" : "gauge";
 }
@@ -62,6 +74,10 @@ std::string_view ToString(Role role) {
       break;
   }
   return "any";
+}
+
+std::string_view ToString(TargetType type) {
+  return type == TargetType::kPgBouncer ? "pgbouncer" : "postgres";
 }
 
 }  // namespace pgtally

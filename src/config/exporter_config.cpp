@@ -56,9 +56,9 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
 
   Assign(reader.GetString(*root, "data_source_name", "config file"), config.data_source_name);
 
-  if (auto s = Section(
-          reader, *root, "collectors",
-          {"builtin", "builtin_dir", "paths", "disabled", "default_timeout", "lock_timeout"});
+  if (auto s = Section(reader, *root, "collectors",
+                       {"builtin", "builtin_dir", "paths", "disabled", "default_timeout",
+                        "lock_timeout", "parameters"});
       s.IsDefined()) {
     Assign(reader.GetBool(s, "builtin", "collectors"), config.builtin_collectors);
     if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) {
@@ -71,8 +71,16 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     Assign(reader.GetDuration(s, "default_timeout", "collectors"),
            config.default_collector_timeout);
     Assign(reader.GetDuration(s, "lock_timeout", "collectors"), config.lock_timeout);
+    if (auto settings = reader.GetScalarMap(s, "parameters", "collectors")) {
+      for (auto& setting : *settings) {
+        config.collector_parameters.push_back(
+            {std::move(setting.name), std::move(setting.value), std::move(setting.location)});
+      }
+    }
   }
-  if (auto s = Section(reader, *root, "databases", {"include", "exclude"}); s.IsDefined()) {
+  if (auto s = Section(reader, *root, "databases", {"include", "exclude", "discovery_interval"});
+      s.IsDefined()) {
+    Assign(reader.GetDuration(s, "discovery_interval", "databases"), config.discovery_interval);
     Assign(reader.GetString(s, "include", "databases"), config.include_databases);
     Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
   }

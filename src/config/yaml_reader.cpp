@@ -116,6 +116,24 @@ std::optional<Millis> YamlReader::GetDuration(const YAML::Node& map, const char*
   return std::nullopt;
 }
 
+std::optional<std::vector<YamlReader::Setting>> YamlReader::GetScalarMap(const YAML::Node& map,
+                                                                         const char* key,
+                                                                         std::string_view what) {
+  const YAML::Node node = map[key];
+  if (!node.IsDefined() || node.IsNull()) return std::nullopt;
+  if (!ExpectMap(node, fmt::format("{} \"{}\"", what, key))) return std::nullopt;
+  std::vector<Setting> settings;
+  for (const auto& entry : node) {
+    if (!entry.second.IsScalar()) {
+      Error(entry.second, fmt::format("{}: \"{}\" in \"{}\" must be a single value", what,
+                                      entry.first.Scalar(), key));
+      continue;
+    }
+    settings.push_back({entry.first.Scalar(), entry.second.Scalar(), Where(entry.first)});
+  }
+  return settings;
+}
+
 std::optional<std::vector<std::string>> YamlReader::GetStringList(const YAML::Node& map,
                                                                   const char* key,
                                                                   std::string_view what) {

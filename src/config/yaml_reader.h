@@ -40,6 +40,15 @@ class YamlReader {
   std::optional<long long> GetInt(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<double> GetNumber(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<Millis> GetDuration(const YAML::Node& map, const char* key, std::string_view what);
+  // A map from names to single values (kept as written), each with its location; nullopt when
+  // absent or not such a map.
+  struct Setting {
+    std::string name;
+    std::string value;
+    SourceLocation location;
+  };
+  std::optional<std::vector<Setting>> GetScalarMap(const YAML::Node& map, const char* key,
+                                                   std::string_view what);
   // A string or a list of strings.
   std::optional<std::vector<std::string>> GetStringList(const YAML::Node& map, const char* key,
                                                         std::string_view what);

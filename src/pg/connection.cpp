@@ -146,8 +146,10 @@ QueryOutcome Connection::Exec(std::string_view sql, Clock::time_point deadline) 
   return Await(deadline);
 }
 
-QueryOutcome Connection::ExecReadOnly(std::string_view sql, Millis statement_timeout,
-                                      Millis lock_timeout, Clock::time_point deadline) {
+QueryOutcome Connection::ExecReadOnly(std::string_view sql,
+                                      const std::vector<std::string>& arguments,
+                                      Millis statement_timeout, Millis lock_timeout,
+                                      Clock::time_point deadline) {
   const auto begin = fmt::format(
       "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
       std::max<long long>(1, statement_timeout.count()),
@@ -155,8 +157,11 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql, Millis statement_tim
   if (auto started = Exec(begin, deadline); !started.ok()) return started;
 
   QueryOutcome outcome;
-  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), 0, nullptr, nullptr, nullptr,
-                         nullptr, 0)) {
+  std::vector<const char*> values;
+  values.reserve(arguments.size());
+  for (const auto& argument : arguments) values.push_back(argument.c_str());
+  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(values.size()),
+                         nullptr, values.data(), nullptr, nullptr, 0)) {
     outcome = {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   } else {
     outcome = Await(deadline);

@@ -115,11 +115,11 @@ std::string RedactDsn(std::string_view dsn) {
   return IsUri(dsn) ? RedactUri(dsn) : RedactKeywordValue(dsn);
 }
 
-std::optional<std::string> DsnPassword(std::string_view dsn) {
+std::optional<std::string> DsnValue(std::string_view dsn, std::string_view keyword) {
   const auto options = Parse(dsn, nullptr);
   if (!options) return std::nullopt;
   for (const auto* option = options.get(); option->keyword; ++option) {
-    if (std::string_view(option->keyword) == "password" && option->val && *option->val) {
+    if (std::string_view(option->keyword) == keyword && option->val && *option->val) {
       return std::string(option->val);
     }
   }

@@ -122,6 +122,76 @@ collectors:
   EXPECT_TRUE(LinesStartingWith(body, "app_tables_count{datname=\"template").empty());
 }
 
+TEST_F(ScrapeTest, DatabaseListIsReadAgainOnItsInterval) {
+  for (const char* db : {"disc_new", "disc_gone"}) {
+    pg_.Exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)");
+  }
+  pg_.Exec("CREATE DATABASE disc_gone");
+  TargetOptions options;
+  options.include_databases = std::regex("disc_.*");
+  options.discovery_interval = Millis(1000);
+  auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
+collectors:
+  - {name: disc, help: D., scope: database, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
+)yaml",
+                               false, options);
+  EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "disc_v{datname=\"disc_gone\"}"), 1);
+
+  // A dropped database: its connection breaks, and the next scrape reads the list again at once.
+  pg_.Exec("DROP DATABASE disc_gone WITH (FORCE)");
+  pg_.Exec("CREATE DATABASE disc_new");
+  ScrapeBody(*exporter);
+  auto body = ScrapeBody(*exporter);
+  EXPECT_TRUE(std::isnan(SampleValue(body, "disc_v{datname=\"disc_gone\"}")));
+  EXPECT_EQ(SampleValue(body, "disc_v{datname=\"disc_new\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"disc\"}"), 1);
+
+  // A new database appears once the interval has passed, not before.
+  pg_.Exec("CREATE DATABASE disc_late");
+  options.discovery_interval = Millis(3600 * 1000);
+  auto slow = MakeExporter(pg_.Dsn(), R"yaml(version: 1
+collectors:
+  - {name: disc, help: D., scope: database, query: SELECT 1 AS v, values: [{column: v, type: gauge}]}
+)yaml",
+                           false, options);
+  ScrapeBody(*slow);
+  pg_.Exec("CREATE DATABASE disc_later");
+  EXPECT_TRUE(std::isnan(SampleValue(ScrapeBody(*slow), "disc_v{datname=\"disc_later\"}")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "disc_v{datname=\"disc_later\"}"), 1);
+  for (const char* db : {"disc_new", "disc_late", "disc_later"}) {
+    pg_.Exec(std::string("DROP DATABASE ") + db + " WITH (FORCE)");
+  }
+}
+
+TEST_F(ScrapeTest, ParametersAndOmittedRows) {
+  constexpr std::string_view kTopN = R"yaml(version: 1
+collectors:
+  - name: top
+    help: T.
+    parameters: {top_limit: 3, top_exclude: ""}
+    omitted_rows_column: omitted
+    query: |
+      SELECT g::text AS n, g AS v, greatest(count(*) OVER () - {{top_limit}}::int, 0) AS omitted
+      FROM generate_series(1, 10) g
+      WHERE {{top_exclude}} = '' OR g::text !~ {{top_exclude}}
+      ORDER BY g DESC LIMIT {{top_limit}}::int
+    labels: [n]
+    values: [{column: v, type: gauge}]
+)yaml";
+  auto body = ScrapeBody(*MakeExporter(pg_.Dsn(), kTopN));
+  EXPECT_EQ(LinesStartingWith(body, "top_v{").size(), 3u);
+  EXPECT_EQ(SampleValue(body, "top_v{n=\"10\"}"), 10);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_rows_omitted{collector=\"top\"}"), 7);
+
+  body = ScrapeBody(*MakeExporter(pg_.Dsn(), kTopN, false, {},
+                                  {{"top_limit", "5", {}}, {"top_exclude", "^(9|10)$", {}}}));
+  EXPECT_EQ(LinesStartingWith(body, "top_v{").size(), 5u);
+  EXPECT_TRUE(std::isnan(SampleValue(body, "top_v{n=\"10\"}")));
+  EXPECT_EQ(SampleValue(body, "top_v{n=\"8\"}"), 8);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_rows_omitted{collector=\"top\"}"), 3);
+}
+
 TEST_F(ScrapeTest, VersionAndRoleGating) {
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:

@@ -7,7 +7,8 @@
 namespace pgtally::testing {
 
 std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view yaml, bool builtin,
-                                       TargetOptions options) {
+                                       TargetOptions options,
+                                       const std::vector<ParameterOverride>& parameters) {
   std::vector<CollectorSpec> collectors;
   if (builtin) {
     auto loaded = LoadCollectors({PGTALLY_SOURCE_DIR "/queries"});
@@ -18,6 +19,9 @@ std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view 
     auto loaded = ParseCollectorFile(yaml, "test.yaml");
     for (const auto& error : loaded.errors) ADD_FAILURE() << error.ToString();
     for (auto& spec : loaded.collectors) collectors.push_back(std::move(spec));
+  }
+  for (const auto& error : ApplyParameterOverrides(collectors, parameters)) {
+    ADD_FAILURE() << error.ToString();
   }
   options.dsn = dsn;
   return std::make_unique<Exporter>(std::move(options), std::move(collectors));

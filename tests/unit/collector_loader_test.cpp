@@ -162,7 +162,95 @@ collectors:
             "c.yaml:5:5: collector \"x\": unknown key \"querry\" (expected one of: name, help, "
             "query, queries, "
             "scope, role, min_version, max_version, timeout, optional, cache_ttl, max_series, "
-            "labels, values)");
+            "labels, values, parameters, omitted_rows_column, target_type)");
+}
+
+TEST(CollectorLoader, PlaceholdersBecomeBindParameters) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - name: t
+    help: T.
+    parameters: {table_limit: 1000, table_exclude: ""}
+    omitted_rows_column: omitted
+    query: >-
+      SELECT relname, n, '{{1,2},{3,4}}'::int[] AS arr, 0 AS omitted FROM x
+      WHERE ({{ table_exclude }} = '' OR relname !~ {{table_exclude}}) LIMIT {{table_limit}}::int
+    labels: [relname]
+    values: [{column: n, type: gauge}]
+)",
+                                         "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  const auto& spec = loaded.collectors.at(0);
+  const auto& query = spec.queries.at(0);
+  EXPECT_EQ(query.sql,
+            "SELECT relname, n, '{{1,2},{3,4}}'::int[] AS arr, 0 AS omitted FROM x WHERE ($1 = '' "
+            "OR relname !~ $1) LIMIT $2::int");
+  EXPECT_THAT(query.parameters, ::testing::ElementsAre("table_exclude", "table_limit"));
+  EXPECT_THAT(spec.Arguments(query), ::testing::ElementsAre("", "1000"));
+  EXPECT_EQ(spec.omitted_rows_column, "omitted");
+
+  auto collectors = loaded.collectors;
+  EXPECT_TRUE(ApplyParameterOverrides(collectors, {{"table_limit", "5", {}}}).empty());
+  EXPECT_THAT(collectors[0].Arguments(query), ::testing::ElementsAre("", "5"));
+  const auto errors = ApplyParameterOverrides(collectors, {{"tabel_limit", "5", {"p.yaml", 3, 5}}});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].ToString(),
+            "p.yaml:3:5: parameter \"tabel_limit\" is not declared by any loaded collector");
+}
+
+TEST(CollectorLoader, UndeclaredPlaceholder) {
+  EXPECT_EQ(OnlyError(R"(version: 1
+collectors:
+  - name: t
+    help: T.
+    query: SELECT 1 AS v LIMIT {{limit}}
+    values: [{column: v, type: gauge}]
+)"),
+            "c.yaml:5:12: collector \"t\": the query uses {{limit}}, which is not declared under "
+            "\"parameters\"");
+}
+
+TEST(CollectorLoader, OmittedRowsColumnIsNeitherLabelNorValue) {
+  EXPECT_THAT(OnlyError(R"(version: 1
+collectors:
+  - name: t
+    help: T.
+    omitted_rows_column: v
+    query: SELECT 1 AS v
+    values: [{column: v, type: gauge}]
+)"),
+              HasSubstr("c.yaml:7:14: collector \"t\" value \"v\": column \"v\" is also the "
+                        "omitted_rows_column"));
+}
+
+TEST(CollectorLoader, PgBouncerCollectors) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - name: pgbouncer_pools
+    help: P.
+    target_type: pgbouncer
+    query: SHOW POOLS
+    labels: [database]
+    values: [{column: cl_active, type: gauge}]
+)",
+                                         "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  EXPECT_EQ(loaded.collectors.at(0).target_type, TargetType::kPgBouncer);
+  EXPECT_THAT(OnlyError(R"(version: 1
+collectors:
+  - name: b
+    help: B.
+    target_type: pgbouncer
+    scope: database
+    query: SHOW POOLS
+    values: [{column: cl_active, type: gauge}]
+)"),
+              HasSubstr("c.yaml:3:5: collector \"b\": a target_type: pgbouncer collector cannot"));
+  EXPECT_THAT(OnlyError(R"(version: 1
+collectors:
+  - {name: b, help: B., target_type: pgpool, query: SHOW POOLS, values: [{column: v, type: gauge}]}
+)"),
+              HasSubstr("target_type must be postgres or pgbouncer, not \"pgpool\""));
 }
 
 TEST(CollectorLoader, UnknownValueKey) {

@@ -37,7 +37,10 @@ collectors:
   disabled: pg_stat_statements
   default_timeout: 3s
   lock_timeout: 200ms
-databases: {include: "shop|crm", exclude: "tmp_.*"}
+  parameters:
+    table_limit: 200
+    schema_exclude: "^tmp_"
+databases: {include: "shop|crm", exclude: "tmp_.*", discovery_interval: 5m}
 connection: {connect_timeout: 2s}
 scrape: {timeout: 20s}
 web: {listen_address: "127.0.0.1:9999", telemetry_path: /m}
@@ -54,6 +57,12 @@ log: {level: debug, format: json}
   EXPECT_EQ(config.lock_timeout, Millis(200));
   EXPECT_EQ(config.include_databases, "shop|crm");
   EXPECT_EQ(config.exclude_databases, "tmp_.*");
+  EXPECT_EQ(config.discovery_interval, Millis(300000));
+  ASSERT_EQ(config.collector_parameters.size(), 2u);
+  EXPECT_EQ(config.collector_parameters[0].name, "table_limit");
+  EXPECT_EQ(config.collector_parameters[0].value, "200");
+  EXPECT_EQ(config.collector_parameters[0].location.ToString(), "/etc/pgtally/pgtally.yaml:10:5");
+  EXPECT_EQ(config.collector_parameters[1].value, "^tmp_");
   EXPECT_EQ(config.connect_timeout, Millis(2000));
   EXPECT_EQ(config.scrape_timeout, Millis(20000));
   EXPECT_EQ(config.listen_address, "127.0.0.1:9999");

@@ -37,6 +37,8 @@ class Exporter {
 
  private:
   std::shared_ptr<const ScrapeOutput> RunScrape(Millis budget);
+  // Served when a scrape fails in a way it should not: "up" is 0, and the exporter keeps running.
+  std::string FallbackBody() const;
 
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
   SelfMetrics self_metrics_;

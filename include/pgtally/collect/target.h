@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,8 @@ struct TargetOptions {
   // scope: database collectors run on databases whose whole name matches include and not exclude.
   std::optional<std::regex> include_databases;
   std::optional<std::regex> exclude_databases;
+  // How long a list of databases is used before it is read again.
+  Millis discovery_interval{60000};
 };
 
 // What happened to one collector during a scrape.
@@ -34,15 +37,18 @@ struct CollectorReport {
   std::string skip_reason;  // "version", "role" or "unavailable" for skipped collectors
   double duration_seconds = 0;
   std::size_t series = 0;
+  std::optional<double> rows_omitted;  // for collectors with an omitted_rows_column
 };
 
 struct TargetScrape {
+  TargetType type = TargetType::kPostgres;
   bool up = false;
   std::vector<prometheus::MetricFamily> families;
   std::vector<CollectorReport> reports;
 };
 
-// One PostgreSQL server and the collectors run against it. Keeps one persistent connection per
+// One PostgreSQL server (or PgBouncer admin console, when the DSN says dbname=pgbouncer) and the
+// collectors run against it. Keeps one persistent connection per
 // database (the DSN's own database, plus each database that scope: database collectors visit),
 // reconnects with backoff when one breaks, and caches results of collectors with a cache_ttl.
 // Not thread-safe: the owner runs one Scrape at a time.
@@ -59,6 +65,7 @@ class Target {
 
   // The DSN with its password masked, for logs and pages.
   const std::string& display_name() const { return display_name_; }
+  TargetType type() const { return type_; }
 
  private:
   struct Database;
@@ -70,6 +77,13 @@ class Target {
                           std::optional<pg::Error>& error);
   std::optional<std::vector<std::string>> ListDatabases(pg::Connection& conn,
                                                         pg::Clock::time_point deadline);
+  // The databases scope: database collectors visit, read again when the list is too old.
+  const std::vector<std::string>& Databases(pg::Clock::time_point deadline);
+  pg::QueryOutcome Query(pg::Connection& conn, const CollectorSpec& spec, const QueryVariant& query,
+                         Millis timeout);
+  // Logs once when an optional collector becomes unavailable on a database, and when it is back.
+  void NoteAvailability(const CollectorSpec& spec, const std::string& datname,
+                        const pg::Error* error);
   // Runs (or serves from cache) one collector on one database.
   Fragment Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
                const std::string& datname_label, pg::Clock::time_point deadline);
@@ -79,7 +93,11 @@ class Target {
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
   SelfMetrics& self_metrics_;
   std::string display_name_;
+  TargetType type_;
   std::map<std::string, std::unique_ptr<Database>> databases_;
+  std::vector<std::string> database_list_;
+  std::optional<pg::Clock::time_point> listed_at_;  // unset: read the list on the next scrape
+  std::set<std::pair<std::string, std::string>> unavailable_;  // {collector, datname}
   std::map<std::pair<std::string, std::string>, std::unique_ptr<CacheEntry>> cache_;
   // For logging state changes once, not on every scrape.
   bool was_up_ = true;

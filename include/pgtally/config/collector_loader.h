@@ -25,6 +25,11 @@ LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& fi
 // order. Checks names across all files (collectors and metrics must be unique).
 LoadedCollectors LoadCollectors(const std::vector<std::string>& paths);
 
+// Sets the parameters named in `overrides` on every collector that declares them. An override
+// that no collector declares is an error (most likely a typo).
+Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
+                                    const std::vector<ParameterOverride>& overrides);
+
 // Appends an error for every collector or metric name that is defined twice.
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors);
 

@@ -16,6 +16,8 @@ namespace pgtally {
 enum class MetricKind { kGauge, kCounter };
 enum class Scope { kServer, kDatabase };
 enum class Role { kAny, kPrimary, kStandby };
+// What a collector talks to: PostgreSQL, or PgBouncer's admin console (SHOW commands only).
+enum class TargetType { kPostgres, kPgBouncer };
 
 // An inclusive server_version_num range; an unset bound is open.
 struct VersionRange {
@@ -42,8 +44,21 @@ struct ValueSpec {
 };
 
 struct QueryVariant {
-  std::string sql;
+  std::string sql;  // with {{name}} placeholders already replaced by $1, $2, ...
   VersionRange versions;
+  std::vector<std::string> parameters;  // the parameter bound to $1, $2, ... by name
+};
+
+struct Parameter {
+  std::string name;
+  std::string value;  // the collector's default, or the config file's override
+};
+
+// A parameter value from the config file; applies to every collector declaring the name.
+struct ParameterOverride {
+  std::string name;
+  std::string value;
+  SourceLocation location;
 };
 
 struct CollectorSpec {
@@ -52,6 +67,10 @@ struct CollectorSpec {
   std::vector<QueryVariant> queries;
   Scope scope = Scope::kServer;
   Role role = Role::kAny;
+  TargetType target_type = TargetType::kPostgres;
+  std::vector<Parameter> parameters;
+  // A result column holding, on every row, how many rows the query's own LIMIT left out.
+  std::string omitted_rows_column;
   VersionRange versions;
   std::optional<Millis> timeout;  // unset: the exporter's default
   bool optional = false;
@@ -65,10 +84,13 @@ struct CollectorSpec {
   const QueryVariant* QueryFor(int server_version) const;
   // Whether the collector runs on a server in this recovery state.
   bool RunsOn(bool in_recovery) const;
+  // The values to bind to `query`'s $1, $2, ...
+  std::vector<std::string> Arguments(const QueryVariant& query) const;
 };
 
 std::string_view ToString(MetricKind kind);
 std::string_view ToString(Scope scope);
 std::string_view ToString(Role role);
+std::string_view ToString(TargetType type);
 
 }  // namespace pgtally

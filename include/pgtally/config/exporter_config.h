@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pgtally/config/collector_spec.h"
 #include "pgtally/config/diagnostic.h"
 #include "pgtally/config/duration.h"
 
@@ -23,10 +24,14 @@ struct ExporterConfig {
   std::string builtin_collectors_dir;  // empty: found next to the binary
   std::vector<std::string> collector_paths;
   std::vector<std::string> disabled_collectors;
+  // Values for collector parameters ({{name}} in their SQL), overriding the collectors' defaults.
+  std::vector<ParameterOverride> collector_parameters;
 
   // Which databases scope: database collectors run on (POSIX extended regexes, whole-name match).
   std::string include_databases;  // empty: all that accept connections
   std::string exclude_databases;
+  // How often the list of databases is read again (new databases appear, dropped ones go).
+  Millis discovery_interval{60000};
 
   Millis connect_timeout{5000};
   Millis default_collector_timeout{10000};

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pgtally/config/duration.h"
 
@@ -89,7 +90,9 @@ class Connection {
 
   // One statement through the extended protocol (which refuses multiple statements) inside
   // BEGIN READ ONLY with statement_timeout and lock_timeout set for that transaction only.
-  QueryOutcome ExecReadOnly(std::string_view sql, Millis statement_timeout, Millis lock_timeout,
+  // `arguments` are bound as text to $1, $2, ...
+  QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
+                            Millis statement_timeout, Millis lock_timeout,
                             Clock::time_point deadline);
 
   const ConnectOptions& options() const { return options_; }
