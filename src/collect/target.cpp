@@ -196,7 +196,7 @@ pg::QueryOutcome Target::Query(pg::Connection& conn, const CollectorSpec& spec,
 void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datname,
                               const pg::Error* error) {
   const auto key = std::make_pair(spec.name, datname);
-  const std::string_view database = datname.empty() ? "-" : datname;
+  const std::string database = datname.empty() ? "-" : datname;
   if (error && unavailable_.insert(key).second) {
     spdlog::info(
         "optional collector unavailable, skipping it until it works: target={} collector={} "
