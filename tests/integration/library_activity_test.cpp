@@ -119,7 +119,8 @@ TEST_F(LibraryActivityTest, IdleInTransactionAgeGrows) {
             0);
   // Two transactions have taken an ID since the session's snapshot.
   EXPECT_GE(
-      SampleValue(second, R"(pg_stat_activity_oldest_xmin_age_transactions{datname="idle_db"})"), 2);
+      SampleValue(second, R"(pg_stat_activity_oldest_xmin_age_transactions{datname="idle_db"})"),
+      2);
   EXPECT_EQ(
       SampleValue(
           second,
@@ -147,12 +148,15 @@ TEST_F(LibraryActivityTest, LockWaitShowsBlockedBackendAndWaitAge) {
   const auto first = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(first, R"(pg_locks_blocked_backends{datname="postgres"})"), 1);
   EXPECT_EQ(SampleValue(first, R"(pg_locks_blocking_backends{datname="postgres"})"), 1);
-  EXPECT_GE(SampleValue(
-                first, R"(pg_locks_waiting{datname="postgres",locktype="relation",mode="AccessShareLock"})"),
-            1);
   EXPECT_GE(
       SampleValue(
-          first, R"(pg_locks_granted{datname="postgres",locktype="relation",mode="AccessExclusiveLock"})"),
+          first,
+          R"(pg_locks_waiting{datname="postgres",locktype="relation",mode="AccessShareLock"})"),
+      1);
+  EXPECT_GE(
+      SampleValue(
+          first,
+          R"(pg_locks_granted{datname="postgres",locktype="relation",mode="AccessExclusiveLock"})"),
       1);
   EXPECT_GE(
       SampleValue(
@@ -177,7 +181,8 @@ TEST_F(LibraryActivityTest, LockWaitShowsBlockedBackendAndWaitAge) {
   EXPECT_EQ(SampleValue(after, R"(pg_locks_blocked_backends{datname="postgres"})"), 0);
   EXPECT_EQ(SampleValue(after, R"(pg_locks_max_wait_seconds{datname="postgres"})"), 0);
   EXPECT_TRUE(std::isnan(SampleValue(
-      after, R"(pg_locks_waiting{datname="postgres",locktype="relation",mode="AccessShareLock"})")));
+      after,
+      R"(pg_locks_waiting{datname="postgres",locktype="relation",mode="AccessShareLock"})")));
 }
 
 TEST_F(LibraryActivityTest, SlowStatementHasItsTimeAndText) {
@@ -185,8 +190,8 @@ TEST_F(LibraryActivityTest, SlowStatementHasItsTimeAndText) {
   pg_->Exec("SELECT pg_sleep(0.3)");
   pg_->Exec("SELECT 1 + 1");
   pg_->Exec("SELECT count(*) FROM pg_class");
-  const auto queryid = pg_->QueryValue(
-      "SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'");
+  const auto queryid =
+      pg_->QueryValue("SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'");
   ASSERT_FALSE(queryid.empty());
   const std::string labels =
       "{queryid=\"" + queryid + "\",datname=\"postgres\",usename=\"postgres\"";
@@ -200,16 +205,16 @@ TEST_F(LibraryActivityTest, SlowStatementHasItsTimeAndText) {
   EXPECT_EQ(SampleValue(body, "pg_stat_statements_rows_total" + labels + "}"), 1);
   EXPECT_GE(SampleValue(body, "pg_stat_statements_wal_bytes_total" + labels + "}"), 0);
   EXPECT_GE(SampleValue(body, "pg_stat_statements_jit_seconds_total" + labels + "}"), 0);
-  EXPECT_EQ(SampleValue(body, "pg_stat_statements_query_info" + labels +
-                                  ",query=\"SELECT pg_sleep($1)\"}"),
+  EXPECT_EQ(SampleValue(
+                body, "pg_stat_statements_query_info" + labels + ",query=\"SELECT pg_sleep($1)\"}"),
             1);
   EXPECT_EQ(SampleValue(body, R"(pgtally_collector_rows_omitted{collector="pg_stat_statements"})"),
             0);
   EXPECT_GE(SampleValue(body, "pg_stat_statements_info_dealloc_total"), 0);
   for (const auto* collector :
        {"pg_stat_statements", "pg_stat_statements_query", "pg_stat_statements_info"}) {
-    EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"" + std::string(collector) +
-                                    "\"}"),
+    EXPECT_EQ(SampleValue(
+                  body, "pgtally_collector_success{collector=\"" + std::string(collector) + "\"}"),
               1)
         << collector;
   }
@@ -219,9 +224,10 @@ TEST_F(LibraryActivityTest, StatementsLimitCapsSeriesAndCountsTheRest) {
   pg_->Exec("SELECT pg_stat_statements_reset()");
   pg_->Exec("SELECT pg_sleep(0.2)");
   pg_->Exec("SELECT pg_sleep(0.1)::text");
-  for (int i = 0; i < 5; ++i) pg_->Exec("SELECT " + std::to_string(i) + " AS c" + std::to_string(i));
-  const auto total = std::stoi(pg_->QueryValue(
-      "SELECT count(DISTINCT (queryid, dbid, userid)) FROM pg_stat_statements"));
+  for (int i = 0; i < 5; ++i)
+    pg_->Exec("SELECT " + std::to_string(i) + " AS c" + std::to_string(i));
+  const auto total = std::stoi(
+      pg_->QueryValue("SELECT count(DISTINCT (queryid, dbid, userid)) FROM pg_stat_statements"));
   ASSERT_GT(total, 3);
 
   auto exporter =
@@ -257,8 +263,10 @@ TEST_F(LibraryActivityTest, ConnectionsByApplicationAndUtilisation) {
           body,
           R"(pg_stat_activity_application_connections{datname="postgres",application_name="",state="idle"})"),
       1);
-  EXPECT_EQ(SampleValue(body, R"(pgtally_collector_rows_omitted{collector="pg_stat_activity_application"})"),
-            0);
+  EXPECT_EQ(
+      SampleValue(body,
+                  R"(pgtally_collector_rows_omitted{collector="pg_stat_activity_application"})"),
+      0);
 
   const auto ratio = SampleValue(body, "pg_connections_utilization_ratio");
   const auto max_connections = std::stod(pg_->QueryValue("SHOW max_connections"));
@@ -270,11 +278,13 @@ TEST_F(LibraryActivityTest, ConnectionsByApplicationAndUtilisation) {
 
   EXPECT_GE(SampleValue(body, R"(pg_stat_activity_backends{backend_type="client backend"})"), 4);
   EXPECT_EQ(SampleValue(body, R"(pg_stat_activity_backends{backend_type="checkpointer"})"), 1);
-  EXPECT_GE(SampleValue(body, R"(pg_stat_activity_address_family_connections{address_family="ipv4"})"),
-            4);
+  EXPECT_GE(
+      SampleValue(body, R"(pg_stat_activity_address_family_connections{address_family="ipv4"})"),
+      4);
   EXPECT_GE(SampleValue(body, R"(pg_stat_ssl_connections{ssl="false",version="",cipher=""})"), 4);
-  EXPECT_GE(SampleValue(body, R"(pg_stat_gssapi_connections{authenticated="false",encrypted="false"})"),
-            4);
+  EXPECT_GE(
+      SampleValue(body, R"(pg_stat_gssapi_connections{authenticated="false",encrypted="false"})"),
+      4);
 }
 
 // Which variant each collector picks on 12 through 19, without a server.
