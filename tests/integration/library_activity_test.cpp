@@ -72,7 +72,11 @@ class Session {
 // count sessions and locks server-wide.
 class LibraryActivityTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { pg_ = new PgServer(); }
+  static void SetUpTestSuite() {
+    PgServer::Options options;
+    options.extra_conf = {"max_prepared_transactions = 5"};
+    pg_ = new PgServer(options);
+  }
   static void TearDownTestSuite() {
     delete pg_;
     pg_ = nullptr;
@@ -185,6 +189,32 @@ TEST_F(LibraryActivityTest, LockWaitShowsBlockedBackendAndWaitAge) {
       R"(pg_locks_waiting{datname="postgres",locktype="relation",mode="AccessShareLock"})")));
 }
 
+TEST_F(LibraryActivityTest, PreparedTransactionShowsItsAge) {
+  pg_->Exec("CREATE DATABASE twophase_db");
+  auto exporter = Builtin();
+  const std::string count = R"(pg_prepared_xacts_transactions{datname="twophase_db"})";
+  const std::string age = R"(pg_prepared_xacts_oldest_age_seconds{datname="twophase_db"})";
+  const auto before = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(before, count), 0);
+  EXPECT_EQ(SampleValue(before, age), 0);
+
+  pg_->Exec("BEGIN; CREATE TABLE in_doubt (id int); PREPARE TRANSACTION 'lib_activity_gid'",
+            "twophase_db");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const auto prepared = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(prepared, count), 1);
+  EXPECT_GE(SampleValue(prepared, age), 1.0);
+  // Its lock on the new table outlives the session that prepared it.
+  EXPECT_GE(SampleValue(prepared, R"(pg_locks_granted{datname="twophase_db",locktype="relation",)"
+                                  R"(mode="AccessExclusiveLock"})"),
+            1);
+
+  pg_->Exec("ROLLBACK PREPARED 'lib_activity_gid'", "twophase_db");
+  const auto after = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(after, count), 0);
+  EXPECT_EQ(SampleValue(after, age), 0);
+}
+
 TEST_F(LibraryActivityTest, SlowStatementHasItsTimeAndText) {
   pg_->Exec("SELECT pg_stat_statements_reset()");
   pg_->Exec("SELECT pg_sleep(0.3)");
@@ -211,6 +241,9 @@ TEST_F(LibraryActivityTest, SlowStatementHasItsTimeAndText) {
   EXPECT_EQ(SampleValue(body, R"(pgtally_collector_rows_omitted{collector="pg_stat_statements"})"),
             0);
   EXPECT_GE(SampleValue(body, "pg_stat_statements_info_dealloc_total"), 0);
+  EXPECT_GE(SampleValue(body, "pg_stat_statements_info_entries"), 3);
+  EXPECT_GT(SampleValue(body, "pg_stat_statements_info_max_entries"),
+            SampleValue(body, "pg_stat_statements_info_entries"));
   for (const auto* collector :
        {"pg_stat_statements", "pg_stat_statements_query", "pg_stat_statements_info"}) {
     EXPECT_EQ(SampleValue(
@@ -331,17 +364,20 @@ TEST(LibraryActivityVersions, VariantsFollowTheCatalogOfEachVersion) {
     const int version = major * 10000;
     EXPECT_THAT(sql("pg_stat_statements_query", version), HasSubstr("pg_stat_statements(true)"));
     EXPECT_THAT(sql("pg_stat_statements", version), Not(HasSubstr("pg_stat_statements(true)")));
-    EXPECT_EQ(sql("pg_stat_statements_info", version).empty(), major < 14) << version;
+    EXPECT_EQ(sql("pg_stat_statements_info", version).find("pg_stat_statements_info i") !=
+                  std::string::npos,
+              major >= 14)
+        << version;
     EXPECT_EQ(sql("pg_lock_waits", version).find("waitstart") != std::string::npos, major >= 14)
         << version;
     EXPECT_EQ(sql("pg_connections", version).find("current_setting('reserved_connections')") !=
                   std::string::npos,
               major >= 16)
         << version;
-    for (const auto* name :
-         {"pg_stat_activity", "pg_stat_activity_application", "pg_stat_activity_oldest",
-          "pg_stat_activity_backend_types", "pg_stat_activity_wait_event",
-          "pg_stat_activity_address_family", "pg_stat_ssl", "pg_stat_gssapi", "pg_locks"}) {
+    for (const auto* name : {"pg_stat_activity", "pg_stat_activity_application",
+                             "pg_stat_activity_oldest", "pg_stat_activity_backend_types",
+                             "pg_stat_activity_wait_event", "pg_stat_activity_address_family",
+                             "pg_stat_ssl", "pg_stat_gssapi", "pg_locks", "pg_prepared_xacts"}) {
       EXPECT_FALSE(sql(name, version).empty()) << name << " on " << version;
     }
   }
