@@ -1,6 +1,7 @@
 // pgtally: parse flags, build the exporter and its HTTP server, serve until SIGINT or SIGTERM.
 
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -134,6 +135,10 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Scrapes run one at a time, but on whichever CivetWeb thread asked, and glibc gives each
+  // thread its own malloc arena that keeps its peak: with 50,000 series that was 276 MB of RSS
+  // instead of 59 MB (bench/catalog-scale.sh). One arena costs no measurable latency here.
+  mallopt(M_ARENA_MAX, 1);
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {
