@@ -107,7 +107,6 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  const auto collector_count = loaded.collectors.size();
   Exporter exporter(std::move(target), std::move(loaded.collectors));
   std::unique_ptr<HttpServer> server;
   try {
@@ -123,7 +122,7 @@ int Run(int argc, char** argv) {
   spdlog::info(
       "pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
       BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
-      Quoted(exporter.target_name()), collector_count);
+      Quoted(exporter.target_name()), exporter.collector_count());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
