@@ -1,6 +1,7 @@
 // pgtally: parse flags, build the exporter and its HTTP server, serve until SIGINT or SIGTERM.
 
 #include <fmt/format.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -106,7 +107,6 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  const auto collector_count = loaded.collectors.size();
   Exporter exporter(std::move(target), std::move(loaded.collectors));
   std::unique_ptr<HttpServer> server;
   try {
@@ -122,7 +122,7 @@ int Run(int argc, char** argv) {
   spdlog::info(
       "pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
       BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
-      Quoted(exporter.target_name()), collector_count);
+      Quoted(exporter.target_name()), exporter.collector_count());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
@@ -134,6 +134,10 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Scrapes run one at a time, but on whichever CivetWeb thread asked, and glibc gives each
+  // thread its own malloc arena that keeps its peak: with 50,000 series that was 276 MB of RSS
+  // instead of 59 MB (bench/catalog-scale.sh). One arena costs no measurable latency here.
+  mallopt(M_ARENA_MAX, 1);
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {
