@@ -412,7 +412,7 @@ TEST_F(LibraryVacuumTest, RunningVacuumShowsItsProgress) {
   EXPECT_LT(Value(body, "pg_stat_progress_vacuum_heap_scanned_ratio", slow), 1);
   EXPECT_GE(Value(body, "pg_stat_progress_vacuum_running_seconds", slow), 0);
   EXPECT_GT(Value(body, "pg_stat_progress_vacuum_max_dead_tuples", slow), 0);
-  EXPECT_EQ(Value(body, "pg_stat_progress_vacuum_index_vacuum_count", slow), 0);
+  EXPECT_EQ(Value(body, "pg_stat_progress_vacuum_index_vacuum_cycles", slow), 0);
   EXPECT_FALSE(LinesStartingWith(body, "pg_stat_progress_vacuum_heap_total_bytes{").empty());
   EXPECT_THAT(LinesStartingWith(body, "pg_stat_progress_vacuum_heap_total_bytes{")[0],
               ::testing::HasSubstr("phase=\"scanning heap\""));
