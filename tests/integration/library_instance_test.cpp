@@ -309,7 +309,7 @@ TEST(InstanceLibraryVersions, VariantsFollowTheCatalog) {
           "pg_stat_database_conflicts", "pg_stat_bgwriter", "pg_checkpointer",
           "pg_control_checkpoint", "pg_wal_lsn", "pg_wal_directory", "pg_stat_archiver",
           "pg_stat_replication", "pg_replication_slots", "pg_standby", "pg_stat_wal_receiver",
-          "pg_stat_subscription", "pg_replication_origin"}) {
+          "pg_stat_subscription"}) {
       EXPECT_NE(sql(name, version), "<none>") << name;
     }
     EXPECT_EQ(sql("pg_stat_wal", version) == "<none>", major < 14);
