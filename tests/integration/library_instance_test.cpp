@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -146,14 +147,14 @@ TEST_F(InstanceLibraryTest, ArchiverWithArchivingOff) {
 
 TEST_F(InstanceLibraryTest, SettingsInBaseUnits) {
   const auto body = ScrapeBody(*exporter_);
-  EXPECT_EQ(SampleValue(body, "pg_settings_max_connections"), 100);           // no unit
-  EXPECT_EQ(SampleValue(body, "pg_settings_shared_buffers_bytes"), 134217728);  // 16384 x 8kB
-  EXPECT_EQ(SampleValue(body, "pg_settings_work_mem_bytes"), 4 << 20);        // 4096 kB
-  EXPECT_EQ(SampleValue(body, "pg_settings_max_wal_size_bytes"), 1 << 30);    // 1024 MB
+  EXPECT_EQ(SampleValue(body, "pg_settings_max_connections"), 100);              // no unit
+  EXPECT_EQ(SampleValue(body, "pg_settings_shared_buffers_bytes"), 134217728);   // 16384 x 8kB
+  EXPECT_EQ(SampleValue(body, "pg_settings_work_mem_bytes"), 4 << 20);           // 4096 kB
+  EXPECT_EQ(SampleValue(body, "pg_settings_max_wal_size_bytes"), 1 << 30);       // 1024 MB
   EXPECT_EQ(SampleValue(body, "pg_settings_wal_segment_size_bytes"), 16 << 20);  // B
-  EXPECT_EQ(SampleValue(body, "pg_settings_checkpoint_timeout_seconds"), 300);    // s
-  EXPECT_EQ(SampleValue(body, "pg_settings_autovacuum_naptime_seconds"), 60);     // s
-  EXPECT_EQ(SampleValue(body, "pg_settings_wal_sender_timeout_seconds"), 60);     // ms
+  EXPECT_EQ(SampleValue(body, "pg_settings_checkpoint_timeout_seconds"), 300);   // s
+  EXPECT_EQ(SampleValue(body, "pg_settings_autovacuum_naptime_seconds"), 60);    // s
+  EXPECT_EQ(SampleValue(body, "pg_settings_wal_sender_timeout_seconds"), 60);    // ms
   EXPECT_DOUBLE_EQ(SampleValue(body, "pg_settings_autovacuum_vacuum_cost_delay_seconds"), 0.002);
   EXPECT_EQ(SampleValue(body, "pg_settings_autovacuum_max_workers"), 3);
   EXPECT_DOUBLE_EQ(SampleValue(body, "pg_settings_autovacuum_vacuum_scale_factor"), 0.2);
@@ -185,8 +186,9 @@ TEST_F(InstanceLibraryTest, PgStatIoOnlyOn16AndLater) {
   pg_.Exec("CREATE TABLE IF NOT EXISTS io_filler AS SELECT g FROM generate_series(1, 1000) g");
   const auto body = ScrapeBody(*exporter_);
   if (version < 160000) {
-    EXPECT_EQ(SampleValue(body, R"(pgtally_collector_skipped{collector="pg_stat_io",reason="version"})"),
-              1);
+    EXPECT_EQ(
+        SampleValue(body, R"(pgtally_collector_skipped{collector="pg_stat_io",reason="version"})"),
+        1);
     EXPECT_TRUE(LinesStartingWith(body, "pg_stat_io_").empty());
   } else {
     EXPECT_FALSE(
@@ -198,23 +200,20 @@ TEST_F(InstanceLibraryTest, PgStatIoOnlyOn16AndLater) {
 class ReplicationLibraryTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    primary_ = new PgServer();
+    primary_ = std::make_unique<PgServer>();
     primary_->Exec("SELECT pg_create_physical_replication_slot('pgtally_slot', true)");
-    standby_ = PgServer::StandbyOf(*primary_).release();
+    standby_ = PgServer::StandbyOf(*primary_);
     primary_->Exec(
         "CREATE TABLE replicated (x int);"
         "INSERT INTO replicated SELECT generate_series(1, 10000)");
   }
   static void TearDownTestSuite() {
-    delete standby_;
-    delete primary_;
+    standby_.reset();  // before its primary
+    primary_.reset();
   }
-  static PgServer* primary_;
-  static PgServer* standby_;
+  static inline std::unique_ptr<PgServer> primary_;
+  static inline std::unique_ptr<PgServer> standby_;
 };
-
-PgServer* ReplicationLibraryTest::primary_ = nullptr;
-PgServer* ReplicationLibraryTest::standby_ = nullptr;
 
 TEST_F(ReplicationLibraryTest, PrimarySeesItsStandbyAndSlot) {
   auto exporter = MakeExporter(primary_->Dsn(), "", /*builtin=*/true);
@@ -225,7 +224,8 @@ TEST_F(ReplicationLibraryTest, PrimarySeesItsStandbyAndSlot) {
   ExpectNoFailedCollector(body);
   const auto replay = LinesStartingWith(body, "pg_stat_replication_replay_lag_bytes{");
   ASSERT_THAT(replay, SizeIs(1));
-  EXPECT_THAT(replay[0], HasSubstr(R"(client_addr="127.0.0.1",state="streaming",sync_state="async")"));
+  EXPECT_THAT(replay[0],
+              HasSubstr(R"(client_addr="127.0.0.1",state="streaming",sync_state="async")"));
   EXPECT_GE(std::stod(replay[0].substr(replay[0].rfind(' ') + 1)), 0);
   EXPECT_THAT(LinesStartingWith(body, "pg_stat_replication_replay_lag_seconds{"), SizeIs(1));
   EXPECT_THAT(LinesStartingWith(body, "pg_stat_replication_sent_lag_bytes{"), SizeIs(1));
@@ -236,9 +236,12 @@ TEST_F(ReplicationLibraryTest, PrimarySeesItsStandbyAndSlot) {
   EXPECT_EQ(SampleValue(body, "pg_replication_slot_active" + slot), 0);
   EXPECT_GT(SampleValue(body, "pg_replication_slot_retained_bytes" + slot), 100000);
   EXPECT_EQ(SampleValue(body, "pg_replication_slot_invalidated" + slot), 0);
-  EXPECT_EQ(SampleValue(body, R"(pg_replication_slot_wal_status{slot_name="pgtally_slot",status="reserved"})"),
-            1);
-  EXPECT_EQ(SampleValue(body, R"(pg_replication_slot_wal_status{slot_name="pgtally_slot",status="lost"})"),
+  EXPECT_EQ(
+      SampleValue(body,
+                  R"(pg_replication_slot_wal_status{slot_name="pgtally_slot",status="reserved"})"),
+      1);
+  EXPECT_EQ(SampleValue(
+                body, R"(pg_replication_slot_wal_status{slot_name="pgtally_slot",status="lost"})"),
             0);
   const double retained = SampleValue(body, "pg_replication_slot_retained_bytes" + slot);
   primary_->Exec("INSERT INTO replicated SELECT generate_series(1, 10000)");
@@ -252,7 +255,8 @@ TEST_F(ReplicationLibraryTest, StandbyReportsReceiveReplayAndReceiver) {
   // Streaming, and a commit replayed (the primary commits asynchronously: its WAL writer
   // flushes, and so sends, a commit within a few hundred milliseconds).
   const auto body = ScrapeUntil(*exporter, [](const std::string& b) {
-    return SampleValue(b, R"(pg_stat_wal_receiver_streaming{sender_host="127.0.0.1",slot_name=""})") == 1 &&
+    return SampleValue(
+               b, R"(pg_stat_wal_receiver_streaming{sender_host="127.0.0.1",slot_name=""})") == 1 &&
            !std::isnan(SampleValue(b, "pg_last_xact_replay_timestamp_seconds"));
   });
   ExpectNoFailedCollector(body);
@@ -262,17 +266,28 @@ TEST_F(ReplicationLibraryTest, StandbyReportsReceiveReplayAndReceiver) {
   EXPECT_GE(SampleValue(body, "pg_wal_replay_lag_bytes"), 0);
   EXPECT_EQ(SampleValue(body, "pg_wal_replay_paused"), 0);
   EXPECT_GT(SampleValue(body, "pg_last_xact_replay_timestamp_seconds"), 1.7e9);
-  EXPECT_EQ(SampleValue(body, R"(pg_stat_wal_receiver_streaming{sender_host="127.0.0.1",slot_name=""})"), 1);
-  EXPECT_EQ(SampleValue(body, R"(pg_stat_wal_receiver_received_timeline{sender_host="127.0.0.1",slot_name=""})"),
-            1);
-  EXPECT_GT(SampleValue(body, R"(pg_stat_wal_receiver_latest_end_lsn_bytes{sender_host="127.0.0.1",slot_name=""})"),
-            0);
+  EXPECT_EQ(
+      SampleValue(body, R"(pg_stat_wal_receiver_streaming{sender_host="127.0.0.1",slot_name=""})"),
+      1);
+  EXPECT_EQ(
+      SampleValue(
+          body, R"(pg_stat_wal_receiver_received_timeline{sender_host="127.0.0.1",slot_name=""})"),
+      1);
+  EXPECT_GT(
+      SampleValue(
+          body,
+          R"(pg_stat_wal_receiver_latest_end_lsn_bytes{sender_host="127.0.0.1",slot_name=""})"),
+      0);
   EXPECT_EQ(SampleValue(body, "pg_control_timeline_id"), 1);
-  EXPECT_EQ(SampleValue(body, R"(pg_stat_database_conflicts_by_reason_total{datname="postgres",reason="snapshot"})"),
-            0);
+  EXPECT_EQ(
+      SampleValue(
+          body,
+          R"(pg_stat_database_conflicts_by_reason_total{datname="postgres",reason="snapshot"})"),
+      0);
   EXPECT_FALSE(LinesStartingWith(body, "pg_stat_recovery_prefetch_prefetch_total").empty());
   // A standby has no current WAL write position; it has no slot and no standby of its own.
-  EXPECT_EQ(SampleValue(body, R"(pgtally_collector_skipped{collector="pg_wal_lsn",reason="role"})"), 1);
+  EXPECT_EQ(SampleValue(body, R"(pgtally_collector_skipped{collector="pg_wal_lsn",reason="role"})"),
+            1);
   EXPECT_TRUE(LinesStartingWith(body, "pg_stat_replication_").empty());
 
   // The standby follows new WAL: its replay position moves.
@@ -304,12 +319,11 @@ TEST(InstanceLibraryVersions, VariantsFollowTheCatalog) {
     const int version = major * 10000;
     SCOPED_TRACE(version);
     // Everything here has a query on every version from 14, most from 12.
-    for (const char* name :
-         {"pg_settings", "pg_settings_info", "pg_stat_database", "pg_database",
-          "pg_stat_database_conflicts", "pg_stat_bgwriter", "pg_checkpointer",
-          "pg_control_checkpoint", "pg_wal_lsn", "pg_wal_directory", "pg_stat_archiver",
-          "pg_stat_replication", "pg_replication_slots", "pg_standby", "pg_stat_wal_receiver",
-          "pg_stat_subscription"}) {
+    for (const char* name : {"pg_settings", "pg_settings_info", "pg_stat_database", "pg_database",
+                             "pg_stat_database_conflicts", "pg_stat_bgwriter", "pg_checkpointer",
+                             "pg_control_checkpoint", "pg_wal_lsn", "pg_wal_directory",
+                             "pg_stat_archiver", "pg_stat_replication", "pg_replication_slots",
+                             "pg_standby", "pg_stat_wal_receiver", "pg_stat_subscription"}) {
       EXPECT_NE(sql(name, version), "<none>") << name;
     }
     EXPECT_EQ(sql("pg_stat_wal", version) == "<none>", major < 14);
@@ -322,25 +336,28 @@ TEST(InstanceLibraryVersions, VariantsFollowTheCatalog) {
     EXPECT_EQ(sql("pg_replication_slot_wal_status", version) == "<none>", major < 13);
 
     // Checkpoints: pg_stat_bgwriter before 17, pg_stat_checkpointer after; num_done from 18.
-    EXPECT_EQ(sql("pg_checkpointer", version).find("FROM pg_stat_checkpointer") != std::string::npos,
-              major >= 17);
+    EXPECT_EQ(
+        sql("pg_checkpointer", version).find("FROM pg_stat_checkpointer") != std::string::npos,
+        major >= 17);
     EXPECT_EQ(sql("pg_checkpointer", version).find("NULL::bigint AS num_done") == std::string::npos,
               major >= 18);
-    EXPECT_EQ(sql("pg_stat_bgwriter", version).find("NULL::bigint AS buffers_backend,") == std::string::npos,
+    EXPECT_EQ(sql("pg_stat_bgwriter", version).find("NULL::bigint AS buffers_backend,") ==
+                  std::string::npos,
               major < 17);
     // WAL write/sync counters left pg_stat_wal in 18.
     if (major >= 14) {
-      EXPECT_EQ(sql("pg_stat_wal", version).find("NULL::float8 AS wal_write_time") == std::string::npos,
-                major < 18);
+      EXPECT_EQ(
+          sql("pg_stat_wal", version).find("NULL::float8 AS wal_write_time") == std::string::npos,
+          major < 18);
     }
     // pg_stat_io: op_bytes on 16-17, byte columns of its own on 18+.
     if (major >= 16) {
       EXPECT_EQ(sql("pg_stat_io", version).find("op_bytes") != std::string::npos, major < 18);
     }
     // pg_stat_database: session counters from 14, parallel workers from 18.
-    EXPECT_EQ(sql("pg_stat_database", version).find("session_time, active_time") !=
-                  std::string::npos,
-              major >= 14);
+    EXPECT_EQ(
+        sql("pg_stat_database", version).find("session_time, active_time") != std::string::npos,
+        major >= 14);
     EXPECT_EQ(sql("pg_stat_database", version).find("NULL::bigint AS parallel_workers_launched") ==
                   std::string::npos,
               major >= 18);
@@ -349,8 +366,7 @@ TEST(InstanceLibraryVersions, VariantsFollowTheCatalog) {
               major >= 13);
     EXPECT_EQ(sql("pg_replication_slots", version).find("conflicting::int") != std::string::npos,
               major >= 16);
-    EXPECT_EQ(sql("pg_replication_slots", version).find("invalidation_reason") !=
-                  std::string::npos,
+    EXPECT_EQ(sql("pg_replication_slots", version).find("invalidation_reason") != std::string::npos,
               major >= 17);
     EXPECT_EQ(sql("pg_stat_database_conflicts", version).find("confl_active_logicalslot") !=
                   std::string::npos,

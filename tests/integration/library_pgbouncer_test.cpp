@@ -70,8 +70,7 @@ TEST_F(PgBouncerLibraryTest, RunsOnlyPgBouncerCollectors) {
   }
   // The configured limits and internal lists are there.
   EXPECT_EQ(SampleValue(body, R"(pgbouncer_databases_pool_size{name="pgbouncer",host="",port=")" +
-                                  std::to_string(bouncer_.port()) +
-                                  R"(",database="pgbouncer"})"),
+                                  std::to_string(bouncer_.port()) + R"(",database="pgbouncer"})"),
             2);
   EXPECT_GE(SampleValue(body, R"(pgbouncer_lists_items{list="used_clients"})"), 1);
   EXPECT_GT(SampleValue(body, R"(pgbouncer_mem_bytes{name="client_cache"})"), 0);
@@ -94,13 +93,17 @@ TEST_F(PgBouncerLibraryTest, PoolsShowActiveAndWaitingClients) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_client_waiting_connections") + kPool), 1);
+  EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_client_waiting_connections") + kPool),
+            1);
   EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_client_active_connections") + kPool), 1);
   EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_server_active_connections") + kPool), 1);
   EXPECT_GE(SampleValue(body, std::string("pgbouncer_pools_client_maxwait_seconds") + kPool), 0);
-  EXPECT_EQ(SampleValue(body, R"(pgbouncer_databases_current_connections{name="postgres",host="127.0.0.1",port=")" +
-                                  std::to_string(pg_.port()) + R"(",database="postgres"})"),
-            1);
+  EXPECT_EQ(
+      SampleValue(
+          body,
+          R"(pgbouncer_databases_current_connections{name="postgres",host="127.0.0.1",port=")" +
+              std::to_string(pg_.port()) + R"(",database="postgres"})"),
+      1);
 
   // The transaction ends: the waiter gets the connection and nobody waits any more.
   RunSql(holder.get(), "COMMIT");
@@ -109,7 +112,8 @@ TEST_F(PgBouncerLibraryTest, PoolsShowActiveAndWaitingClients) {
     PQclear(result);
   }
   body = ScrapeBody(*exporter_);
-  EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_client_waiting_connections") + kPool), 0);
+  EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_client_waiting_connections") + kPool),
+            0);
   EXPECT_EQ(SampleValue(body, std::string("pgbouncer_pools_server_active_connections") + kPool), 0);
 }
 

@@ -57,7 +57,7 @@ int FreeLoopbackPort() {
 
 std::string PgBouncerBinary() {
   const char* binary = std::getenv("PGTALLY_PGBOUNCER");
-  const std::string path = binary != nullptr && *binary != '\0' ? binary : "/usr/sbin/pgbouncer";
+  std::string path = binary != nullptr && *binary != '\0' ? binary : "/usr/sbin/pgbouncer";
   if (access(path.c_str(), X_OK) != 0) {
     throw std::runtime_error("no PgBouncer at " + path +
                              "; install the pgbouncer package (scripts/install-deps.sh) or set "
@@ -85,8 +85,9 @@ PgBouncerServer::PgBouncerServer(int postgres_port, Options options)
     if (geteuid() == 0) {
       const passwd* user = getpwnam("postgres");
       if (user == nullptr) {
-        throw std::runtime_error("running as root, PgBouncer must run as the `postgres` system "
-                                 "user, which does not exist; install postgresql-15");
+        throw std::runtime_error(
+            "running as root, PgBouncer must run as the `postgres` system "
+            "user, which does not exist; install postgresql-15");
       }
       run_as_.emplace(user->pw_uid, user->pw_gid);
       if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) throw SystemError("chown " + dir_);
@@ -126,7 +127,8 @@ void PgBouncerServer::WriteConfig() const {
       << "admin_users = postgres\n"
       << "pool_mode = transaction\n"
       << "default_pool_size = " << options_.pool_size << "\n"
-      << "max_client_conn = " << options_.max_client_conn << "\n"
+      << "max_client_conn = " << options_.max_client_conn
+      << "\n"
       // Tests look at what just happened: refresh the averages and close idle servers quickly.
       << "stats_period = 1\n";
   ini.close();

@@ -20,7 +20,7 @@ namespace pgtally::testing {
 class PgBouncerServer {
  public:
   struct Options {
-    int pool_size = 20;      // default_pool_size: server connections per (database, user)
+    int pool_size = 20;  // default_pool_size: server connections per (database, user)
     int max_client_conn = 100;
   };
 
