@@ -1,13 +1,7 @@
 #include "pg_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "os_util.h"
+
 namespace pgtally::testing {
 namespace {
 
@@ -28,63 +24,10 @@ namespace fs = std::filesystem;
 constexpr int kReadySeconds = 30;
 constexpr int kPortAttempts = 5;
 
-std::runtime_error SystemError(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
-}
-
-std::string ReadTail(const std::string& path, std::size_t bytes = 4000) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string all = text.str();
-  return all.size() > bytes ? "..." + all.substr(all.size() - bytes) : all;
-}
-
-// Asks the kernel for a free ephemeral port. Another process may take it before the server
-// binds it; the constructor retries on a fresh port when that happens.
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw SystemError("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  socklen_t length = sizeof address;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  const int saved_errno = errno;
-  close(fd);
-  errno = saved_errno;
-  if (!ok) throw SystemError("binding a free port on 127.0.0.1");
-  return ntohs(address.sin_port);
-}
-
-// Runs argv (looked up in PATH) to completion with stdout and stderr appended to `log`, as
-// `uid`/`gid` when given; returns the exit code (127: could not execute; 125, 126: could not set
-// up the child), or -1 if it died of a signal.
+// Runs argv to completion (see Spawn); returns the exit code, or -1 if it died of a signal.
 int RunProgram(const std::vector<std::string>& argv, const std::string& log,
                const std::optional<std::pair<uid_t, gid_t>>& as) {
-  // Everything the child needs is prepared before fork(): the test process may have threads (an
-  // exporter under test), so the child may only make async-signal-safe calls.
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) throw SystemError("fork");
-  if (pid == 0) {
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(125);
-    // The postmaster lives on after pg_ctl returns: it must not hold the test's sockets open.
-    close_range(3, ~0U, 0);
-    // "/" because the server user may not be allowed into the caller's working directory.
-    if (chdir("/") != 0) _exit(125);
-    if (as && (setgroups(0, nullptr) != 0 || setgid(as->second) != 0 || setuid(as->first) != 0)) {
-      _exit(126);
-    }
-    execvp(args[0], args.data());
-    _exit(127);
-  }
+  const pid_t pid = Spawn(argv, log, as);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw SystemError("waitpid");
@@ -158,16 +101,7 @@ std::unique_ptr<PgServer> PgServer::StandbyOf(const PgServer& primary) {
 }
 
 void PgServer::Initialize(const PgServer* primary) {
-  if (geteuid() == 0) {
-    const passwd* user = getpwnam("postgres");
-    if (user == nullptr) {
-      throw std::runtime_error(
-          "running as root, PostgreSQL must run as the `postgres` system user, which does not "
-          "exist; install postgresql-15 (scripts/install-deps.sh)");
-    }
-    run_as_.emplace(user->pw_uid, user->pw_gid);
-    if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) throw SystemError("chown " + dir_);
-  }
+  run_as_ = ServerUserOwning(dir_);
   bindir_ = FindBinDir();
   // initdb's default pg_hba.conf trusts replication connections from loopback, and its defaults
   // (wal_level = replica, max_wal_senders = 10) allow a base backup with streamed WAL; -R writes

@@ -1,13 +1,7 @@
 #include "pgbouncer_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "os_util.h"
+
 namespace pgtally::testing {
 namespace {
 
@@ -32,28 +28,6 @@ using std::chrono::steady_clock;
 constexpr auto kReadyLimit = std::chrono::seconds(30);
 constexpr auto kStopLimit = std::chrono::seconds(10);
 constexpr int kPortAttempts = 5;
-
-std::runtime_error SystemError(const std::string& what) {
-  return std::runtime_error(what + ": " + std::strerror(errno));
-}
-
-// A free ephemeral port on 127.0.0.1; PgBouncer may lose it to another process before it binds,
-// which Start() detects and retries.
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw SystemError("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  socklen_t length = sizeof address;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  const int saved_errno = errno;
-  close(fd);
-  errno = saved_errno;
-  if (!ok) throw SystemError("binding a free port on 127.0.0.1");
-  return ntohs(address.sin_port);
-}
 
 std::string PgBouncerBinary() {
   const char* binary = std::getenv("PGTALLY_PGBOUNCER");
@@ -82,16 +56,7 @@ PgBouncerServer::PgBouncerServer(int postgres_port, Options options)
   if (mkdtemp(pattern) == nullptr) throw SystemError("mkdtemp /tmp/pgtally-pgbouncer-XXXXXX");
   dir_ = pattern;
   try {
-    if (geteuid() == 0) {
-      const passwd* user = getpwnam("postgres");
-      if (user == nullptr) {
-        throw std::runtime_error(
-            "running as root, PgBouncer must run as the `postgres` system "
-            "user, which does not exist; install postgresql-15");
-      }
-      run_as_.emplace(user->pw_uid, user->pw_gid);
-      if (chown(dir_.c_str(), user->pw_uid, user->pw_gid) != 0) throw SystemError("chown " + dir_);
-    }
+    run_as_ = ServerUserOwning(dir_);
     for (int attempt = 1; pid_ == 0; ++attempt) {
       port_ = FreeLoopbackPort();
       WriteConfig();
@@ -148,25 +113,8 @@ void PgBouncerServer::Start() {
   const std::string log = dir_ + "/pgbouncer.log";
   std::error_code ignored;
   fs::remove(log, ignored);  // so a port conflict is judged on this attempt's log only
-  // Prepared before fork(): the child of a threaded process may only make async-signal-safe calls.
-  std::vector<char*> args = {const_cast<char*>(binary.c_str()), const_cast<char*>(ini.c_str()),
-                             nullptr};
-  const pid_t pid = fork();
-  if (pid < 0) throw SystemError("fork");
-  if (pid == 0) {
-    // In the foreground, PgBouncer logs to stderr: that is the log file.
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(125);
-    close_range(3, ~0U, 0);
-    if (chdir("/") != 0) _exit(125);
-    if (run_as_ && (setgroups(0, nullptr) != 0 || setgid(run_as_->second) != 0 ||
-                    setuid(run_as_->first) != 0)) {
-      _exit(126);
-    }
-    execv(args[0], args.data());
-    _exit(127);
-  }
+  // In the foreground, PgBouncer logs to stderr: that is the log file.
+  const pid_t pid = Spawn({binary, ini}, log, run_as_);
   const auto give_up = steady_clock::now() + kReadyLimit;
   while (steady_clock::now() < give_up) {
     if (const auto code = ExitedWith(pid)) {
@@ -216,14 +164,7 @@ void PgBouncerServer::Shutdown() noexcept {
   fs::remove_all(dir_, ignored);
 }
 
-std::string PgBouncerServer::LogTail() const {
-  std::ifstream in(dir_ + "/pgbouncer.log");
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string all = text.str();
-  constexpr std::size_t kBytes = 4000;
-  return all.size() > kBytes ? "..." + all.substr(all.size() - kBytes) : all;
-}
+std::string PgBouncerServer::LogTail() const { return ReadTail(dir_ + "/pgbouncer.log"); }
 
 std::string PgBouncerServer::Dsn(const std::string& dbname) const {
   return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=postgres";
