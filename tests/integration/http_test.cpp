@@ -4,13 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include "http_client.h"
 #include "pg_server.h"
 #include "pgtally/http/http_server.h"
+#include "promtool.h"
 #include "test_exporter.h"
 
 namespace pgtally::testing {
@@ -56,19 +53,7 @@ TEST_F(HttpTest, LandingHealthAndReadiness) {
 TEST_F(HttpTest, ExpositionPassesPromtool) {
   const auto response = HttpGet(base_ + "/metrics");
   ASSERT_EQ(response.status, 200);
-  const auto path =
-      std::filesystem::temp_directory_path() / ("pgtally-metrics-" + std::to_string(::getpid()));
-  std::ofstream(path) << response.body;
-  const std::string command = "promtool check metrics < " + path.string() + " 2>&1";
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  std::filesystem::remove(path);
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_EQ(output, "");
+  EXPECT_EQ(PromtoolCheckMetrics(response.body), "");
 }
 
 TEST(HttpBudget, ScraperTimeoutHeaderIsHonoured) {

@@ -17,6 +17,7 @@
 #include "http_client.h"
 #include "pg_server.h"
 #include "pgtally/config/collector_loader.h"
+#include "promtool.h"
 #include "test_exporter.h"
 
 namespace pgtally::testing {
@@ -248,6 +249,7 @@ TEST_F(ReplicationLibraryTest, PrimarySeesItsStandbyAndSlot) {
   EXPECT_GT(SampleValue(ScrapeBody(*exporter), "pg_replication_slot_retained_bytes" + slot),
             retained);
   EXPECT_EQ(SampleValue(body, "pg_in_recovery"), 0);
+  EXPECT_EQ(PromtoolCheckMetrics(body), "");
 }
 
 TEST_F(ReplicationLibraryTest, StandbyReportsReceiveReplayAndReceiver) {
@@ -260,6 +262,7 @@ TEST_F(ReplicationLibraryTest, StandbyReportsReceiveReplayAndReceiver) {
            !std::isnan(SampleValue(b, "pg_last_xact_replay_timestamp_seconds"));
   });
   ExpectNoFailedCollector(body);
+  EXPECT_EQ(PromtoolCheckMetrics(body), "");
   EXPECT_EQ(SampleValue(body, "pg_in_recovery"), 1);
   EXPECT_GT(SampleValue(body, "pg_wal_receive_lsn_bytes"), 0);
   EXPECT_GT(SampleValue(body, "pg_wal_replay_lsn_bytes"), 0);

@@ -15,6 +15,7 @@
 #include "http_client.h"
 #include "pg_server.h"
 #include "pgbouncer_server.h"
+#include "promtool.h"
 #include "test_exporter.h"
 
 namespace pgtally::testing {
@@ -74,6 +75,7 @@ TEST_F(PgBouncerLibraryTest, RunsOnlyPgBouncerCollectors) {
             2);
   EXPECT_GE(SampleValue(body, R"(pgbouncer_lists_items{list="used_clients"})"), 1);
   EXPECT_GT(SampleValue(body, R"(pgbouncer_mem_bytes{name="client_cache"})"), 0);
+  EXPECT_EQ(PromtoolCheckMetrics(body), "");
 }
 
 TEST_F(PgBouncerLibraryTest, PoolsShowActiveAndWaitingClients) {
