@@ -82,6 +82,11 @@ int Run(int argc, char** argv) {
     for (const auto& error : errors) Fail(error.ToString());
     return Fail("unknown collector parameters in the config file; not starting");
   }
+  if (auto errors = ApplyCacheTtlOverrides(loaded.collectors, config.collector_cache_ttls);
+      !errors.empty()) {
+    for (const auto& error : errors) Fail(error.ToString());
+    return Fail("unknown collectors in the config file's cache_ttl; not starting");
+  }
   for (const auto& name : config.disabled_collectors) {
     const auto removed =
         std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });

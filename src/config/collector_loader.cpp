@@ -491,6 +491,21 @@ Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
   return errors;
 }
 
+Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
+                                   const std::vector<CacheTtlOverride>& overrides) {
+  Diagnostics errors;
+  for (const auto& override : overrides) {
+    const auto spec = std::ranges::find(collectors, override.collector, &CollectorSpec::name);
+    if (spec == collectors.end()) {
+      errors.push_back({override.location, fmt::format("cache_ttl: no collector is named \"{}\"",
+                                                       override.collector)});
+    } else {
+      spec->cache_ttl = override.ttl;
+    }
+  }
+  return errors;
+}
+
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors) {
   std::map<std::string, SourceLocation> collector_names;
   std::map<std::string, SourceLocation> metric_names;

@@ -58,7 +58,7 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
 
   if (auto s = Section(reader, *root, "collectors",
                        {"builtin", "builtin_dir", "paths", "disabled", "default_timeout",
-                        "lock_timeout", "parameters"});
+                        "lock_timeout", "parameters", "cache_ttl"});
       s.IsDefined()) {
     Assign(reader.GetBool(s, "builtin", "collectors"), config.builtin_collectors);
     if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) {
@@ -75,6 +75,15 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
       for (auto& setting : *settings) {
         config.collector_parameters.push_back(
             {std::move(setting.name), std::move(setting.value), std::move(setting.location)});
+      }
+    }
+    if (auto settings = reader.GetScalarMap(s, "cache_ttl", "collectors")) {
+      const YAML::Node ttls = s["cache_ttl"];
+      for (auto& setting : *settings) {
+        if (auto ttl = reader.GetDuration(ttls, setting.name.c_str(), "collectors.cache_ttl")) {
+          config.collector_cache_ttls.push_back(
+              {std::move(setting.name), *ttl, std::move(setting.location)});
+        }
       }
     }
   }

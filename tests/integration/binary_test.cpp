@@ -122,10 +122,13 @@ TEST(Binary, RunsFromAConfigFile) {
   std::filesystem::create_directories(dir / "collectors.d");
   std::ofstream(dir / "collectors.d" / "app.yaml")
       << "version: 1\ncollectors:\n  - {name: app_answer, help: A., query: SELECT 42 AS v, values: "
-         "[{column: v, type: gauge}]}\n";
+         "[{column: v, type: gauge}]}\n"
+         "  - {name: app_clock, help: C., query: SELECT extract(epoch FROM clock_timestamp()) AS "
+         "v, values: [{column: v, type: gauge}]}\n";
   std::ofstream(dir / "pgtally.yaml")
       << "data_source_name: \"" << SharedPgServer().Uri()
       << "\"\ncollectors:\n  builtin: false\n  paths: [collectors.d]\n"
+         "  cache_ttl: {app_clock: 1h}\n"
          "web:\n  listen_address: 127.0.0.1:0\n  telemetry_path: /m\n";
   Process process({kBinary, "--config", (dir / "pgtally.yaml").string()});
   const auto base = BaseUrl(process);
@@ -133,6 +136,10 @@ TEST(Binary, RunsFromAConfigFile) {
   const auto body = HttpGet(base + "/m").body;
   EXPECT_EQ(SampleValue(body, "app_answer_v"), 42);
   EXPECT_TRUE(LinesStartingWith(body, "pg_stat_database").empty());  // builtin: false
+  // The config's cache TTL applies: the clock is read once and served from the cache after.
+  EXPECT_GT(SampleValue(body, "app_clock_v"), 1.7e9);
+  EXPECT_EQ(SampleValue(HttpGet(base + "/m").body, "app_clock_v"),
+            SampleValue(body, "app_clock_v"));
   process.Signal(SIGTERM);
   EXPECT_EQ(process.Wait(10s), 0);
   std::filesystem::remove_all(dir);

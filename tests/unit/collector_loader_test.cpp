@@ -198,6 +198,25 @@ collectors:
             "p.yaml:3:5: parameter \"tabel_limit\" is not declared by any loaded collector");
 }
 
+TEST(CollectorLoader, CacheTtlOverrides) {
+  auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - {name: sizes, help: S., cache_ttl: 5m, query: "SELECT 1 AS v", values: [{column: v, type: gauge}]}
+  - {name: other, help: O., query: "SELECT 1 AS w", values: [{column: w, type: gauge}]}
+)",
+                                   "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  auto& collectors = loaded.collectors;
+  EXPECT_TRUE(
+      ApplyCacheTtlOverrides(collectors, {{"sizes", Millis(0), {}}, {"other", Millis(60000), {}}})
+          .empty());
+  EXPECT_EQ(collectors[0].cache_ttl, Millis(0));
+  EXPECT_EQ(collectors[1].cache_ttl, Millis(60000));
+  const auto errors = ApplyCacheTtlOverrides(collectors, {{"sizez", Millis(1), {"p.yaml", 4, 3}}});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].ToString(), "p.yaml:4:3: cache_ttl: no collector is named \"sizez\"");
+}
+
 TEST(CollectorLoader, UndeclaredPlaceholder) {
   EXPECT_EQ(OnlyError(R"(version: 1
 collectors:

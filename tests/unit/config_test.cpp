@@ -40,6 +40,7 @@ collectors:
   parameters:
     table_limit: 200
     schema_exclude: "^tmp_"
+  cache_ttl: {pg_table_size: 30m, pg_database_size: 0s}
 databases: {include: "shop|crm", exclude: "tmp_.*", discovery_interval: 5m}
 connection: {connect_timeout: 2s}
 scrape: {timeout: 20s}
@@ -63,6 +64,10 @@ log: {level: debug, format: json}
   EXPECT_EQ(config.collector_parameters[0].value, "200");
   EXPECT_EQ(config.collector_parameters[0].location.ToString(), "/etc/pgtally/pgtally.yaml:10:5");
   EXPECT_EQ(config.collector_parameters[1].value, "^tmp_");
+  ASSERT_EQ(config.collector_cache_ttls.size(), 2u);
+  EXPECT_EQ(config.collector_cache_ttls[0].collector, "pg_table_size");
+  EXPECT_EQ(config.collector_cache_ttls[0].ttl, Millis(30 * 60 * 1000));
+  EXPECT_EQ(config.collector_cache_ttls[1].ttl, Millis(0));
   EXPECT_EQ(config.connect_timeout, Millis(2000));
   EXPECT_EQ(config.scrape_timeout, Millis(20000));
   EXPECT_EQ(config.listen_address, "127.0.0.1:9999");
@@ -74,15 +79,20 @@ log: {level: debug, format: json}
 TEST(ExporterConfig, ReportsProblemsWithLocations) {
   ExporterConfig config;
   const auto errors = ParseExporterConfig(
-      "web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n", "p.yaml", config);
-  ASSERT_EQ(errors.size(), 3u);
+      "web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n"
+      "collectors: {cache_ttl: {pg_table_size: often}}\n",
+      "p.yaml", config);
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].ToString(),
+            "p.yaml:6:41: collectors.cache_ttl: \"pg_table_size\" must be a duration such as "
+            "500ms, 5s or 2m, not \"often\"");
   EXPECT_EQ(
-      errors[0].ToString(),
+      errors[1].ToString(),
       "p.yaml:5:19: scrape: \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"soon\"");
-  EXPECT_EQ(errors[1].ToString(),
+  EXPECT_EQ(errors[2].ToString(),
             "p.yaml:2:3: section \"web\": unknown key \"listen\" (expected one of: listen_address, "
             "telemetry_path)");
-  EXPECT_EQ(errors[2].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
+  EXPECT_EQ(errors[3].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
 }
 
 // The shipped example is a working file whose values are the documented defaults.

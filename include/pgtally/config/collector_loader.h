@@ -30,6 +30,11 @@ LoadedCollectors LoadCollectors(const std::vector<std::string>& paths);
 Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
                                     const std::vector<ParameterOverride>& overrides);
 
+// Sets the cache TTL of each collector named in `overrides` (0 turns caching off). A name that
+// is not a loaded collector is an error.
+Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
+                                   const std::vector<CacheTtlOverride>& overrides);
+
 // Appends an error for every collector or metric name that is defined twice.
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors);
 

@@ -61,6 +61,13 @@ struct ParameterOverride {
   SourceLocation location;
 };
 
+// A cache TTL from the config file for one collector, replacing the one in its YAML.
+struct CacheTtlOverride {
+  std::string collector;
+  Millis ttl{0};
+  SourceLocation location;
+};
+
 struct CollectorSpec {
   std::string name;
   std::string help;

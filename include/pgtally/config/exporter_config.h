@@ -26,6 +26,8 @@ struct ExporterConfig {
   std::vector<std::string> disabled_collectors;
   // Values for collector parameters ({{name}} in their SQL), overriding the collectors' defaults.
   std::vector<ParameterOverride> collector_parameters;
+  // Cache TTLs by collector name, overriding the collectors' own (e.g. longer for size queries).
+  std::vector<CacheTtlOverride> collector_cache_ttls;
 
   // Which databases scope: database collectors run on (POSIX extended regexes, whole-name match).
   std::string include_databases;  // empty: all that accept connections
