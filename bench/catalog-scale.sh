@@ -7,6 +7,7 @@
 #
 #   bash bench/catalog-scale.sh            (after scripts/build.sh; takes a minute or two)
 #   TABLES=10000 DATABASES=20 bash bench/catalog-scale.sh
+#   HOLD=1 bash bench/catalog-scale.sh     (keeps everything running afterwards, to look around)
 #
 # Everything lives in $BENCH_DIR (default /tmp/pgtally-bench) and is removed at the end.
 set -euo pipefail
@@ -88,3 +89,9 @@ echo "series per collector (largest):"
 grep '^pgtally_collector_series{' <<<"$body" | sed 's/.*collector="\([^"]*\)"} /\1 /' |
   sort -k2 -g -r | head -8 | awk '{printf "  %-40s %s\n", $1, $2}'
 grep '^pgtally_collector_rows_omitted{' <<<"$body" | sed 's/^/  /' || true
+if [[ -n ${HOLD:-} ]]; then
+  echo "holding: pgtally at $url, PostgreSQL at \"$dsn\"; kill $$ to clean up"
+  sleep infinity &
+  trap 'kill $!; cleanup' EXIT
+  wait
+fi
