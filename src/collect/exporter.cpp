@@ -6,8 +6,6 @@
 
 #include <sstream>
 
-#include "pgtally/pg/dsn.h"
-
 namespace pgtally {
 namespace {
 
@@ -18,8 +16,7 @@ using prometheus::MetricType;
 // The collectors written for the kind of target the DSN points at.
 std::vector<CollectorSpec> ForTarget(std::vector<CollectorSpec> collectors,
                                      const std::string& dsn) {
-  const TargetType type =
-      pg::IsPgBouncerConsole(dsn) ? TargetType::kPgBouncer : TargetType::kPostgres;
+  const TargetType type = TargetTypeOf(dsn);
   std::erase_if(collectors, [&](const auto& spec) { return spec.target_type != type; });
   return collectors;
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "pgtally/collect/family_builder.h"
+#include "pgtally/collect/value_parser.h"
 #include "pgtally/log/logging.h"
 #include "pgtally/pg/dsn.h"
 
@@ -107,14 +108,17 @@ struct Target::CacheEntry {
   Fragment fragment;
 };
 
+TargetType TargetTypeOf(const std::string& dsn) {
+  return pg::IsPgBouncerConsole(dsn) ? TargetType::kPgBouncer : TargetType::kPostgres;
+}
+
 Target::Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
                SelfMetrics& self_metrics)
     : options_(std::move(options)),
       collectors_(std::move(collectors)),
       self_metrics_(self_metrics),
       display_name_(pg::RedactDsn(options_.dsn)),
-      type_(pg::IsPgBouncerConsole(options_.dsn) ? TargetType::kPgBouncer : TargetType::kPostgres) {
-}
+      type_(TargetTypeOf(options_.dsn)) {}
 
 Target::~Target() = default;
 
@@ -266,7 +270,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     }
     fragment.omitted = 0;
     if (outcome.rows->rows() > 0 && !outcome.rows->IsNull(0, column)) {
-      fragment.omitted = std::strtod(std::string(outcome.rows->Get(0, column)).c_str(), nullptr);
+      fragment.omitted = ParsePgNumber(outcome.rows->Get(0, column)).value_or(0);
     }
   }
 

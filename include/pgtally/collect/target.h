@@ -47,6 +47,9 @@ struct TargetScrape {
   std::vector<CollectorReport> reports;
 };
 
+// What the DSN points at: PgBouncer's admin console when it says dbname=pgbouncer, else PostgreSQL.
+TargetType TargetTypeOf(const std::string& dsn);
+
 // One PostgreSQL server (or PgBouncer admin console, when the DSN says dbname=pgbouncer) and the
 // collectors run against it. Keeps one persistent connection per
 // database (the DSN's own database, plus each database that scope: database collectors visit),
