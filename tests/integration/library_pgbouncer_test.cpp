@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "http_client.h"
+#include "pg_client.h"
 #include "pg_server.h"
 #include "pgbouncer_server.h"
 #include "promtool.h"
@@ -23,19 +24,6 @@ namespace {
 
 using ::testing::EndsWith;
 using ::testing::StartsWith;
-
-struct ConnCloser {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-using Conn = std::unique_ptr<PGconn, ConnCloser>;
-
-Conn Connect(const std::string& dsn) {
-  Conn conn(PQconnectdb(dsn.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    ADD_FAILURE() << "connecting to " << dsn << ": " << PQerrorMessage(conn.get());
-  }
-  return conn;
-}
 
 void RunSql(PGconn* conn, const char* sql) {
   PGresult* result = PQexec(conn, sql);

@@ -131,6 +131,7 @@ void PgServer::Initialize(const PgServer* primary) {
                                                     "-R",
                                                     "-X",
                                                     "stream",
+                                                    "--checkpoint=fast",
                                                     "--no-sync"};
   const int code = RunProgram(init, init_log, run_as_);
   if (code != 0) {
