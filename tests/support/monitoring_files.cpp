@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 
+#include "os_util.h"
 #include "pgtally/config/collector_loader.h"
 
 namespace pgtally::testing {
@@ -22,13 +21,6 @@ std::string Text(const YAML::Node& node, const char* key) {
 // yaml-cpp throws when asked the type of a key that is not there.
 bool IsSequence(const YAML::Node& node) { return node.IsDefined() && node.IsSequence(); }
 bool IsMap(const YAML::Node& node) { return node.IsDefined() && node.IsMap(); }
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<fs::path> FilesIn(const fs::path& dir, const std::string& extension) {
   std::vector<fs::path> files;
@@ -82,7 +74,7 @@ std::vector<Dashboard> LoadDashboards() {
   for (const auto& path : FilesIn(PGTALLY_SOURCE_DIR "/grafana", ".json")) {
     Dashboard dashboard;
     dashboard.file = path.filename().string();
-    dashboard.text = ReadAll(path);
+    dashboard.text = ReadFile(path.string());
     try {
       dashboard.json = YAML::Load(dashboard.text);
     } catch (const YAML::Exception& e) {
@@ -142,11 +134,8 @@ std::vector<PrometheusRule> LoadRules() {
 std::map<std::string, std::string> TestVariableValues(const Dashboard& dashboard,
                                                       const std::string& rate_interval,
                                                       const std::string& range) {
-  std::map<std::string, std::string> values = {{"__rate_interval", rate_interval},
-                                               {"__interval", rate_interval},
-                                               {"__range", range},
-                                               {"job", ".+"},
-                                               {"instance", ".+"}};
+  std::map<std::string, std::string> values = {
+      {"__rate_interval", rate_interval}, {"__interval", rate_interval}, {"__range", range}};
   for (const auto& variable : dashboard.variables) {
     if (variable.type == "query") {
       values[variable.name] = ".+";

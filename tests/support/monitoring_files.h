@@ -66,7 +66,7 @@ struct PrometheusRule {
 std::vector<PrometheusRule> LoadRules();
 
 // What to put in place of a dashboard's variables to run its expressions against a test
-// Prometheus: every query variable and $job/$instance match anything (".+"), custom and interval
+// Prometheus: every query variable matches anything (".+"), custom and interval
 // variables take their current value, and Grafana's built-ins get `rate_interval` and `range`.
 std::map<std::string, std::string> TestVariableValues(const Dashboard& dashboard,
                                                       const std::string& rate_interval,

@@ -35,11 +35,15 @@ int FreeLoopbackPort() {
   return ntohs(address.sin_port);
 }
 
-std::string ReadTail(const std::string& path, std::size_t bytes) {
+std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
-  const std::string all = text.str();
+  return text.str();
+}
+
+std::string ReadTail(const std::string& path, std::size_t bytes) {
+  const std::string all = ReadFile(path);
   return all.size() > bytes ? "..." + all.substr(all.size() - bytes) : all;
 }
 

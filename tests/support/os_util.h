@@ -19,6 +19,9 @@ std::runtime_error SystemError(const std::string& what);
 // callers that start a server on it retry on a fresh port when that happens.
 int FreeLoopbackPort();
 
+// The whole file, or "" when it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // The last `bytes` of a file (prefixed with "..." when cut), or "" when it cannot be read: for
 // failure messages that quote a server log.
 std::string ReadTail(const std::string& path, std::size_t bytes = 4000);

@@ -6,22 +6,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
+#include "os_util.h"
+
 namespace pgtally::testing {
-namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Process::Process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   static int counter = 0;
@@ -71,8 +62,8 @@ int Process::Wait(std::chrono::milliseconds limit) {
   return -1;
 }
 
-std::string Process::Stdout() const { return ReadAll(stdout_path_); }
-std::string Process::Stderr() const { return ReadAll(stderr_path_); }
+std::string Process::Stdout() const { return ReadFile(stdout_path_); }
+std::string Process::Stderr() const { return ReadFile(stderr_path_); }
 
 bool Process::WaitForStderr(const std::string& text, std::chrono::milliseconds limit) const {
   const auto give_up = std::chrono::steady_clock::now() + limit;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "monitoring_files.h"
+#include "os_util.h"
 #include "promql.h"
 
 namespace pgtally::testing {
@@ -160,17 +161,16 @@ TEST(Monitoring, RulesFollowTheConventions) {
   EXPECT_GE(alerts.size(), 15u);
 
   // Every alert has a promtool unit test.
-  std::stringstream tests;
+  std::string tests;
   for (const auto& entry :
        std::filesystem::directory_iterator(PGTALLY_SOURCE_DIR "/deploy/prometheus/tests")) {
-    tests << std::ifstream(entry.path()).rdbuf();
+    tests += ReadFile(entry.path().string());
   }
-  std::stringstream readme;
-  readme << std::ifstream(PGTALLY_SOURCE_DIR "/deploy/prometheus/README.md").rdbuf();
+  const std::string readme = ReadFile(PGTALLY_SOURCE_DIR "/deploy/prometheus/README.md");
   for (const auto& alert : alerts) {
-    EXPECT_THAT(tests.str(), ::testing::HasSubstr("alertname: " + alert))
+    EXPECT_THAT(tests, ::testing::HasSubstr("alertname: " + alert))
         << alert << " has no promtool test";
-    EXPECT_THAT(readme.str(), ::testing::HasSubstr("`" + alert + "`"))
+    EXPECT_THAT(readme, ::testing::HasSubstr("`" + alert + "`"))
         << alert << " is missing from deploy/prometheus/README.md";
   }
 }
@@ -201,12 +201,11 @@ std::string RenderConfigMaps(const std::vector<Dashboard>& dashboards) {
 std::string CheckGenerated(const std::string& name, const std::string& generated) {
   const std::string path = PGTALLY_SOURCE_DIR "/deploy/kubernetes/" + name;
   if (std::getenv("PGTALLY_UPDATE_DOCS")) std::ofstream(path) << generated;
-  std::stringstream current;
-  current << std::ifstream(path).rdbuf();
-  EXPECT_EQ(current.str(), generated)
+  const std::string current = ReadFile(path);
+  EXPECT_EQ(current, generated)
       << path << " is out of date; run PGTALLY_UPDATE_DOCS=1 build/bin/unit_tests "
       << "--gtest_filter='Monitoring.*'";
-  return current.str();
+  return current;
 }
 
 TEST(Monitoring, ConfigMapsMatchTheDashboards) {
@@ -237,9 +236,7 @@ std::string RenderPrometheusRule() {
       "  labels:\n    app.kubernetes.io/name: pgtally\n    release: kube-prometheus-stack\n"
       "spec:\n  groups:\n";
   for (const char* file : {"pgtally-alerts.yaml", "pgtally-rules.yaml"}) {
-    std::stringstream text;
-    text << std::ifstream(std::string(PGTALLY_SOURCE_DIR "/deploy/prometheus/") + file).rdbuf();
-    const std::string all = text.str();
+    const std::string all = ReadFile(std::string(PGTALLY_SOURCE_DIR "/deploy/prometheus/") + file);
     const auto groups = all.find("\ngroups:\n");
     std::istringstream lines(all.substr(groups == std::string::npos ? 0 : groups + 9));
     for (std::string line; std::getline(lines, line);) {
