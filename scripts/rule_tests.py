@@ -99,6 +99,9 @@ case('PgtallyTargetDown', [('up', w(), '1 1 0x10'), ('pgtally_build_info', w(ver
 case('PgtallyCollectorFailing', [('pgtally_collector_success', w(collector='pg_locks'), '0x20'),
                                  ('pgtally_collector_success', w(collector='pg_settings'), '1x20')],
      [('10m', []), ('16m', [('warning', w(collector='pg_locks'), 0)])])
+case('PgtallyConfigReloadFailed', [('pgtally_config_last_reload_successful', w(), '1 0x15'),
+                                   ('pgtally_config_last_reload_successful', w(instance='other:9187'), '1x16')],
+     [('8m', []), ('12m', [('warning', w(), 0)])])
 case('PostgresDown', [('pg_up', w(), '1 0 0 0'), ('pg_up', w(instance='other:9187'), '1 1 1 1')],
      [('1m', []), ('3m', [('critical', w(), 0)])])
 case('PgBouncerDown', [('pgbouncer_up', w(job='pgbouncer'), '1 0 0 0')],

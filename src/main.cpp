@@ -1,44 +1,59 @@
-// pgtally: parse flags, build the exporter and its HTTP server, serve until SIGINT or SIGTERM.
+// pgtally: parse flags, load the configuration, build the exporter and its HTTP server, then
+// serve: reload on SIGHUP or when the files change, stop gracefully on SIGINT or SIGTERM.
 
 #include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
-#include <regex>
+#include <ctime>
+#include <thread>
 
+#include "pgtally/cli/config_reloader.h"
+#include "pgtally/cli/exporter_setup.h"
 #include "pgtally/cli/options.h"
 #include "pgtally/collect/exporter.h"
-#include "pgtally/config/collector_loader.h"
 #include "pgtally/http/http_server.h"
 #include "pgtally/log/logging.h"
-#include "pgtally/pg/dsn.h"
 
 namespace {
 
+using namespace pgtally;
+
 int Fail(const std::string& message) {
-  std::fprintf(stderr, "pgtally: %s\n", pgtally::ScrubSecrets(message).c_str());
+  std::fprintf(stderr, "pgtally: %s\n", ScrubSecrets(message).c_str());
   return 1;
 }
 
-// A whole-name database filter; an empty pattern means no filter.
-std::optional<std::regex> CompileFilter(const std::string& pattern, const char* key,
-                                        std::string& error) {
-  if (pattern.empty()) return std::nullopt;
-  try {
-    return std::regex(pattern, std::regex::extended);
-  } catch (const std::regex_error& e) {
-    error = fmt::format("databases.{}: \"{}\" is not a valid regular expression: {}", key, pattern,
-                        e.what());
-    return std::nullopt;
+// If stopping takes this much longer than the shutdown timeout, something is stuck: exit anyway,
+// so that a restart is never held up by pgtally.
+constexpr Millis kStopMargin{5000};
+
+// Waits for signals until SIGINT or SIGTERM, reloading on SIGHUP and, every `watch_interval`,
+// when the files changed. Returns the stop signal.
+int ServeUntilStopped(const sigset_t& signals, Millis watch_interval, ConfigReloader& reloader) {
+  while (true) {
+    int signal = 0;
+    if (watch_interval.count() > 0) {
+      const timespec timeout{static_cast<std::time_t>(watch_interval.count() / 1000),
+                             static_cast<long>(watch_interval.count() % 1000) * 1'000'000};
+      signal = sigtimedwait(&signals, nullptr, &timeout);
+    } else {
+      sigwait(&signals, &signal);
+    }
+    if (signal == SIGHUP) {
+      reloader.Reload("SIGHUP");
+    } else if (signal == SIGINT || signal == SIGTERM) {
+      return signal;
+    } else if (signal < 0) {
+      reloader.ReloadIfChanged();  // the interval passed (or a stray EINTR)
+    }
   }
 }
 
 int Run(int argc, char** argv) {
-  using namespace pgtally;
   Flags flags;
   if (auto error = ParseFlags(std::vector<std::string>(argv + 1, argv + argc), flags)) {
     std::fprintf(stderr, "pgtally: %s\n", error->c_str());
@@ -54,65 +69,24 @@ int Run(int argc, char** argv) {
     return 0;
   }
 
-  ExporterConfig config;
-  const auto config_errors = BuildConfig(flags, std::getenv("DATA_SOURCE_NAME"), config);
-  if (auto password = pg::DsnPassword(config.data_source_name)) AddSecret(*password);
-  if (!config_errors.empty()) {
-    for (const auto& error : config_errors) Fail(error.ToString());
-    return 1;
+  const Environment environment = ReadEnvironment();
+  ExporterSetup setup;
+  if (const auto errors = LoadSetup(flags, environment, setup); !errors.empty()) {
+    for (const auto& error : errors) Fail(error);
+    return Fail(fmt::format("{} problem(s) in the configuration; not starting", errors.size()));
   }
+  const ExporterConfig& config = setup.config;
   if (auto error = SetupLogging(config.log_level, config.log_format)) return Fail(*error);
-  if (auto error = pg::DsnError(config.data_source_name)) {
-    return Fail(fmt::format("DATA_SOURCE_NAME is not a valid connection string: {}", *error));
-  }
 
-  std::vector<std::string> paths;
-  if (config.builtin_collectors) {
-    paths.push_back(config.builtin_collectors_dir.empty() ? FindBuiltinCollectorsDir()
-                                                          : config.builtin_collectors_dir);
-  }
-  paths.insert(paths.end(), config.collector_paths.begin(), config.collector_paths.end());
-  auto loaded = LoadCollectors(paths);
-  if (!loaded.ok()) {
-    for (const auto& error : loaded.errors) Fail(error.ToString());
-    return Fail(fmt::format("{} error(s) in collector files; not starting", loaded.errors.size()));
-  }
-  if (auto errors = ApplyParameterOverrides(loaded.collectors, config.collector_parameters);
-      !errors.empty()) {
-    for (const auto& error : errors) Fail(error.ToString());
-    return Fail("unknown collector parameters in the config file; not starting");
-  }
-  if (auto errors = ApplyCacheTtlOverrides(loaded.collectors, config.collector_cache_ttls);
-      !errors.empty()) {
-    for (const auto& error : errors) Fail(error.ToString());
-    return Fail("unknown collectors in the config file's cache_ttl; not starting");
-  }
-  for (const auto& name : config.disabled_collectors) {
-    const auto removed =
-        std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });
-    if (removed == 0) spdlog::warn("cannot disable unknown collector: collector={}", Quoted(name));
-  }
-
-  TargetOptions target;
-  target.dsn = config.data_source_name;
-  target.connect_timeout = config.connect_timeout;
-  target.default_timeout = config.default_collector_timeout;
-  target.lock_timeout = config.lock_timeout;
-  target.discovery_interval = config.discovery_interval;
-  std::string regex_error;
-  target.include_databases = CompileFilter(config.include_databases, "include", regex_error);
-  target.exclude_databases = CompileFilter(config.exclude_databases, "exclude", regex_error);
-  if (!regex_error.empty()) return Fail(regex_error);
-
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block these before any thread starts, so that only the wait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, signal);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  Exporter exporter(std::move(target), std::move(loaded.collectors));
+  Exporter exporter(setup.target, setup.collectors);
+  ConfigReloader reloader(flags, environment, setup, exporter);
   std::unique_ptr<HttpServer> server;
   try {
     server = std::make_unique<HttpServer>(
@@ -129,10 +103,23 @@ int Run(int argc, char** argv) {
       BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
       Quoted(exporter.target_name()), exporter.collector_count());
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  spdlog::info("pgtally stopping: signal={}", signal);
+  const int signal = ServeUntilStopped(signals, config.watch_interval, reloader);
+  spdlog::info("pgtally stopping: signal={} shutdown_timeout={}", signal,
+               FormatDuration(config.shutdown_timeout));
+  std::thread([limit = config.shutdown_timeout + kStopMargin] {
+    std::this_thread::sleep_for(limit);
+    std::fprintf(stderr, "pgtally: still stopping after %lld ms; exiting anyway\n",
+                 static_cast<long long>(limit.count()));
+    _exit(1);
+  }).detach();
+  // The scrape in progress ends within the timeout and its answer is sent; then the server stops
+  // and the exporter closes its database connections.
+  exporter.Stop(config.shutdown_timeout);
+  if (!server->Drain(std::chrono::steady_clock::now() + config.shutdown_timeout + Millis(1000))) {
+    spdlog::warn("requests still in progress at the shutdown timeout; stopping anyway");
+  }
   server.reset();
+  spdlog::info("pgtally stopped");
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <filesystem>
 
 namespace pgtally {
@@ -36,6 +37,15 @@ Flags:
   --[no-]collectors.builtin      load the built-in collectors (default on)
   --collectors.disable NAMES     collectors not to run, comma-separated; repeatable
   --scrape.timeout DURATION      scrape budget when Prometheus sends no timeout header (default 10s)
+  --connection.password-file FILE
+                                 read the password from FILE at every connection attempt, so a
+                                 rotated password is used without a restart (also
+                                 DATA_SOURCE_PASS_FILE)
+  --config.watch-interval DURATION
+                                 how often to check the config and collector files for changes
+                                 and reload them; 0 turns it off (default 5s). SIGHUP reloads too
+  --shutdown.timeout DURATION    on SIGTERM, how long a scrape in progress may take to finish
+                                 (default 5s)
   --log.level LEVEL              debug, info, warn or error (default info)
   --log.format FORMAT            logfmt or json (default logfmt)
   --help                         show this help
@@ -82,6 +92,12 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
       single = &flags.log_format;
     } else if (name == "--scrape.timeout") {
       single = &flags.scrape_timeout;
+    } else if (name == "--connection.password-file") {
+      single = &flags.password_file;
+    } else if (name == "--config.watch-interval") {
+      single = &flags.watch_interval;
+    } else if (name == "--shutdown.timeout") {
+      single = &flags.shutdown_timeout;
     } else if (name != "--collectors.path" && name != "--collectors.disable") {
       return fmt::format("unknown flag \"{}\"; see --help", name);
     }
@@ -98,15 +114,35 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
   return std::nullopt;
 }
 
-Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env,
+Environment ReadEnvironment() {
+  const auto get = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value ? value : "");
+  };
+  return {get("DATA_SOURCE_NAME"), get("DATA_SOURCE_PASS_FILE")};
+}
+
+Diagnostics BuildConfig(const Flags& flags, const Environment& environment,
                         ExporterConfig& config) {
   Diagnostics errors;
   if (flags.config_file) errors = LoadExporterConfigFile(*flags.config_file, config);
   const auto flag_error = [&](std::string message) {
     errors.push_back({{"command line", 0, 0}, std::move(message)});
   };
+  const auto duration_flag = [&](const std::optional<std::string>& value, const char* name,
+                                 bool zero_allowed, Millis& into) {
+    if (!value) return;
+    if (auto duration = ParseDuration(*value);
+        duration && (zero_allowed || duration->count() > 0)) {
+      into = *duration;
+    } else {
+      flag_error(fmt::format("{} must be a duration such as 10s, not \"{}\"", name, *value));
+    }
+  };
 
-  if (data_source_name_env && *data_source_name_env) config.data_source_name = data_source_name_env;
+  if (!environment.data_source_name.empty()) config.data_source_name = environment.data_source_name;
+  if (!environment.password_file.empty()) config.password_file = environment.password_file;
+  if (flags.password_file) config.password_file = *flags.password_file;
   if (flags.listen_address) config.listen_address = *flags.listen_address;
   if (flags.telemetry_path) config.telemetry_path = *flags.telemetry_path;
   if (flags.log_level) config.log_level = *flags.log_level;
@@ -117,14 +153,9 @@ Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env,
       flag_error(fmt::format("--log.format must be logfmt or json, not \"{}\"", *flags.log_format));
     }
   }
-  if (flags.scrape_timeout) {
-    if (auto timeout = ParseDuration(*flags.scrape_timeout); timeout && timeout->count() > 0) {
-      config.scrape_timeout = *timeout;
-    } else {
-      flag_error(fmt::format("--scrape.timeout must be a duration such as 10s, not \"{}\"",
-                             *flags.scrape_timeout));
-    }
-  }
+  duration_flag(flags.scrape_timeout, "--scrape.timeout", false, config.scrape_timeout);
+  duration_flag(flags.watch_interval, "--config.watch-interval", true, config.watch_interval);
+  duration_flag(flags.shutdown_timeout, "--shutdown.timeout", true, config.shutdown_timeout);
   if (flags.builtin_collectors) config.builtin_collectors = *flags.builtin_collectors;
   config.collector_paths.insert(config.collector_paths.end(), flags.collector_paths.begin(),
                                 flags.collector_paths.end());

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <sstream>
+#include <utility>
 
 namespace pgtally {
 namespace {
@@ -94,13 +95,40 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
 }  // namespace
 
 Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors)
-    : collectors_(std::make_shared<const std::vector<CollectorSpec>>(
-          ForTarget(std::move(collectors), target.dsn))),
-      self_metrics_(Names(*collectors_)),
-      target_(std::move(target), collectors_, self_metrics_) {}
+    : self_metrics_({}), interrupt_(std::make_shared<pg::Interrupt>()) {
+  Reload(std::move(target), std::move(collectors));
+}
+
+void Exporter::Reload(TargetOptions target, std::vector<CollectorSpec> collectors) {
+  auto specs = std::make_shared<const std::vector<CollectorSpec>>(
+      ForTarget(std::move(collectors), target.dsn));
+  self_metrics_.SetCollectors(Names(*specs));
+  auto next = std::make_unique<Target>(std::move(target), specs, self_metrics_, interrupt_);
+  std::lock_guard lock(mutex_);
+  target_name_ = next->display_name();
+  collector_count_ = specs->size();
+  next_target_ = std::move(next);
+  self_metrics_.NoteReload(true, std::chrono::system_clock::now());
+}
+
+void Exporter::NoteReloadFailure() {
+  self_metrics_.NoteReload(false, std::chrono::system_clock::now());
+}
+
+void Exporter::Stop(Millis grace) { interrupt_->Trigger(pg::Clock::now() + grace); }
+
+std::string Exporter::target_name() const {
+  std::lock_guard lock(mutex_);
+  return target_name_;
+}
+
+std::size_t Exporter::collector_count() const {
+  std::lock_guard lock(mutex_);
+  return collector_count_;
+}
 
 std::string Exporter::FallbackBody() const {
-  const std::string_view up = UpMetricName(target_.type());
+  const std::string_view up = UpMetricName(target_->type());
   return fmt::format("# TYPE {} gauge\n{} 0\n", up, up);
 }
 
@@ -118,7 +146,12 @@ std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
   }
   std::promise<std::shared_ptr<const ScrapeOutput>> promise;
   in_flight_ = promise.get_future().share();
+  std::unique_ptr<Target> retired;
+  if (next_target_) {
+    retired = std::exchange(target_, std::move(next_target_));
+  }
   lock.unlock();
+  retired.reset();  // closes the old target's connections, outside the lock
 
   auto output = RunScrape(budget);
   promise.set_value(output);
@@ -133,7 +166,7 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   const auto start = pg::Clock::now();
   auto output = std::make_shared<ScrapeOutput>();
   try {
-    TargetScrape scrape = target_.Scrape(start + budget);
+    TargetScrape scrape = target_->Scrape(start + budget);
     auto families = std::move(scrape.families);
     for (auto& family :
          ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count())) {

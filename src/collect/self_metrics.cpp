@@ -52,14 +52,59 @@ SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors)
       dropped_(prometheus::BuildCounter()
                    .Name("pgtally_samples_dropped_total")
                    .Help("Samples a collector returned but pgtally left out, by reason.")
-                   .Register(registry_)) {
-  for (const auto& collector : collectors) {
-    for (const auto error_class : kErrorClasses) {
-      errors_.Add({{"collector", collector}, {"class", std::string(ToString(error_class))}});
-    }
-    for (const auto reason : kDropReasons) {
-      dropped_.Add({{"collector", collector}, {"reason", std::string(ToString(reason))}});
-    }
+                   .Register(registry_)),
+      reload_successful_(prometheus::BuildGauge()
+                             .Name("pgtally_config_last_reload_successful")
+                             .Help("Whether the last attempt to load the configuration and "
+                                   "collector files succeeded (1) or was rejected (0).")
+                             .Register(registry_)
+                             .Add({})),
+      reload_success_time_(prometheus::BuildGauge()
+                               .Name("pgtally_config_last_reload_success_timestamp_seconds")
+                               .Help("When the configuration was last loaded successfully.")
+                               .Register(registry_)
+                               .Add({})) {
+  SetCollectors(collectors);
+}
+
+void SelfMetrics::SetCollectors(const std::vector<std::string>& collectors) {
+  std::lock_guard lock(mutex_);
+  const std::set<std::string> wanted(collectors.begin(), collectors.end());
+  for (const auto& collector : wanted) {
+    if (!collectors_.contains(collector)) AddCollector(collector);
+  }
+  for (const auto& collector : collectors_) {
+    if (!wanted.contains(collector)) RemoveCollector(collector);
+  }
+  collectors_ = wanted;
+}
+
+std::vector<std::pair<prometheus::Family<prometheus::Counter>*, prometheus::Labels>>
+SelfMetrics::SeriesOf(const std::string& collector) {
+  std::vector<std::pair<prometheus::Family<prometheus::Counter>*, prometheus::Labels>> series;
+  for (const auto error_class : kErrorClasses) {
+    series.push_back(
+        {&errors_, {{"collector", collector}, {"class", std::string(ToString(error_class))}}});
+  }
+  for (const auto reason : kDropReasons) {
+    series.push_back(
+        {&dropped_, {{"collector", collector}, {"reason", std::string(ToString(reason))}}});
+  }
+  return series;
+}
+
+void SelfMetrics::AddCollector(const std::string& collector) {
+  for (const auto& [family, labels] : SeriesOf(collector)) family->Add(labels);
+}
+
+void SelfMetrics::RemoveCollector(const std::string& collector) {
+  for (const auto& [family, labels] : SeriesOf(collector)) family->Remove(&family->Add(labels));
+}
+
+void SelfMetrics::NoteReload(bool success, std::chrono::system_clock::time_point when) {
+  reload_successful_.Set(success ? 1 : 0);
+  if (success) {
+    reload_success_time_.Set(std::chrono::duration<double>(when.time_since_epoch()).count());
   }
 }
 

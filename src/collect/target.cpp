@@ -113,21 +113,41 @@ TargetType TargetTypeOf(const std::string& dsn) {
 }
 
 Target::Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
-               SelfMetrics& self_metrics)
+               SelfMetrics& self_metrics, std::shared_ptr<const pg::Interrupt> interrupt)
     : options_(std::move(options)),
       collectors_(std::move(collectors)),
       self_metrics_(self_metrics),
+      interrupt_(interrupt ? std::move(interrupt) : std::make_shared<const pg::Interrupt>()),
       display_name_(pg::RedactDsn(options_.dsn)),
       type_(TargetTypeOf(options_.dsn)) {}
 
 Target::~Target() = default;
+
+std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error) {
+  if (options_.password_file.empty()) return std::nullopt;
+  pg::Error failure;
+  auto password = pg::ReadPasswordFile(options_.password_file, failure);
+  if (!password) {
+    error = std::move(failure);
+    return std::nullopt;
+  }
+  if (*password != last_password_) {
+    AddSecret(*password);
+    if (!last_password_.empty()) {
+      spdlog::info("password file changed; new connections use the new password: target={} file={}",
+                   Quoted(display_name_), Quoted(options_.password_file));
+    }
+    last_password_ = *password;
+  }
+  return password;
+}
 
 pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point deadline,
                                 std::optional<pg::Error>& error) {
   auto& db = databases_[dbname];
   if (!db) {
     db = std::make_unique<Database>(
-        pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout});
+        pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout, interrupt_});
   }
   if (db->conn.connected()) return &db->conn;
   const auto now = Clock::now();
@@ -135,7 +155,12 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
     error = db->last_error;
     return nullptr;
   }
-  if (auto failure = db->conn.Connect(std::min(deadline, now + options_.connect_timeout))) {
+  std::optional<pg::Error> failure;
+  const auto password = ReadPassword(failure);
+  if (!failure) {
+    failure = db->conn.Connect(std::min(deadline, now + options_.connect_timeout), password);
+  }
+  if (failure) {
     db->backoff = std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff);
     db->retry_after = now + db->backoff;
     db->last_error = *failure;
@@ -305,6 +330,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
 }
 
 TargetScrape Target::Scrape(Clock::time_point deadline) {
+  deadline = interrupt_->Cap(deadline);
   TargetScrape scrape;
   scrape.type = type_;
   const bool bouncer = type_ == TargetType::kPgBouncer;
@@ -317,9 +343,10 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     // A connection that broke since the last scrape (say, the server restarted) only shows it
     // now: try a fresh one at once rather than report the server down for a whole scrape.
     if (!probe->ok() && probe->error.kind == pg::Error::Kind::kConnection) {
+      probe.reset();
       if ((conn = Connect("", deadline, error))) probe = conn->Exec(probe_sql, probe_deadline);
     }
-    if (!probe->ok()) error = probe->error;
+    if (probe && !probe->ok()) error = probe->error;
   }
   if (!probe || !probe->ok()) {
     if (was_up_) {
@@ -371,7 +398,7 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     bool failed = false;
     bool all_quiet = !runs.empty();
     for (const auto& [key, label] : runs) {
-      Fragment fragment = Run(spec, *query, key, label, deadline);
+      Fragment fragment = Run(spec, *query, key, label, interrupt_->Cap(deadline));
       report.duration_seconds += fragment.duration_seconds;
       report.series += fragment.series;
       if (fragment.omitted)

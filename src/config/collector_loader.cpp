@@ -441,30 +441,38 @@ LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& fi
   return loaded;
 }
 
-LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
+std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths,
+                                        Diagnostics& errors) {
   namespace fs = std::filesystem;
-  LoadedCollectors loaded;
+  std::vector<std::string> files;
   for (const auto& path : paths) {
     std::error_code error;
     if (fs::is_directory(path, error)) {
-      std::vector<fs::path> files;
+      std::vector<std::string> listed;
       for (const auto& entry : fs::directory_iterator(path, error)) {
+        const auto name = entry.path().filename().string();
         const auto ext = entry.path().extension();
-        if ((ext == ".yaml" || ext == ".yml") && !entry.is_directory()) {
-          files.push_back(entry.path());
+        // Hidden files are editors' scratch copies, or Kubernetes' ..data links to ConfigMap
+        // versions: never collectors.
+        if ((ext == ".yaml" || ext == ".yml") && !name.starts_with('.') && !entry.is_directory()) {
+          listed.push_back(entry.path().string());
         }
       }
-      if (error) {
-        loaded.errors.push_back({{path, 0, 0}, "cannot list the directory: " + error.message()});
-      }
-      std::sort(files.begin(), files.end());
-      for (const auto& file : files) LoadFile(file, loaded);
+      if (error) errors.push_back({{path, 0, 0}, "cannot list the directory: " + error.message()});
+      std::sort(listed.begin(), listed.end());
+      files.insert(files.end(), listed.begin(), listed.end());
     } else if (fs::exists(path, error)) {
-      LoadFile(path, loaded);
+      files.push_back(path);
     } else {
-      loaded.errors.push_back({{path, 0, 0}, "no such file or directory"});
+      errors.push_back({{path, 0, 0}, "no such file or directory"});
     }
   }
+  return files;
+}
+
+LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
+  LoadedCollectors loaded;
+  for (const auto& file : CollectorFiles(paths, loaded.errors)) LoadFile(file, loaded);
   CheckUniqueNames(loaded.collectors, loaded.errors);
   return loaded;
 }

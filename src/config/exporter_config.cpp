@@ -93,8 +93,12 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     Assign(reader.GetString(s, "include", "databases"), config.include_databases);
     Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
   }
-  if (auto s = Section(reader, *root, "connection", {"connect_timeout"}); s.IsDefined()) {
+  if (auto s = Section(reader, *root, "connection", {"connect_timeout", "password_file"});
+      s.IsDefined()) {
     Assign(reader.GetDuration(s, "connect_timeout", "connection"), config.connect_timeout);
+    if (auto file = reader.GetString(s, "password_file", "connection")) {
+      config.password_file = resolve(*file);
+    }
   }
   if (auto s = Section(reader, *root, "scrape", {"timeout"}); s.IsDefined()) {
     Assign(reader.GetDuration(s, "timeout", "scrape"), config.scrape_timeout);

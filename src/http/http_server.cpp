@@ -4,9 +4,11 @@
 #include <fmt/chrono.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
 
 #include "pgtally/log/logging.h"
 
@@ -24,6 +26,8 @@ const char* StatusText(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
     default:
       return "Internal Server Error";
   }
@@ -62,28 +66,43 @@ std::string HtmlEscape(std::string_view text) {
   return out;
 }
 
+// Counts the requests being served, and turns new ones away once the server is draining.
+struct RequestGate {
+  std::atomic<int> active{0};
+  std::atomic<bool> draining{false};
+};
+
 // A handler that turns every exception into a 500, because one escaping into CivetWeb's C code
-// would end the process.
+// would end the process, and answers 503 while the server drains before it stops.
 class Handler : public CivetHandler {
  public:
   bool handleGet(CivetServer*, mg_connection* conn) override { return Guarded(conn, false); }
   bool handleHead(CivetServer*, mg_connection* conn) override { return Guarded(conn, true); }
+  void set_gate(RequestGate* gate) { gate_ = gate; }
 
  protected:
   virtual void Serve(mg_connection* conn, bool head) = 0;
 
  private:
   bool Guarded(mg_connection* conn, bool head) {
+    ++gate_->active;
     try {
-      Serve(conn, head);
+      if (gate_->draining) {
+        Respond(conn, 503, kTextType, "shutting down\n", head);
+      } else {
+        Serve(conn, head);
+      }
     } catch (const std::exception& e) {
       spdlog::error("http handler failed: error={}", Quoted(e.what()));
       Respond(conn, 500, kTextType, "internal error\n", head);
     } catch (...) {
       Respond(conn, 500, kTextType, "internal error\n", head);
     }
+    --gate_->active;
     return true;
   }
+
+  RequestGate* gate_ = nullptr;
 };
 
 class MetricsHandler final : public Handler {
@@ -204,6 +223,9 @@ struct HttpServer::Impl {
       : metrics(exporter, options.default_scrape_timeout),
         ready(exporter),
         landing(exporter, options.telemetry_path) {
+    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &health, &ready, &landing}) {
+      handler->set_gate(&gate);
+    }
     callbacks.log_message = LogCivetMessage;
     const std::vector<std::string> civet_options = {
         "listening_ports",    CivetListeningPorts(options.listen_address),
@@ -227,6 +249,7 @@ struct HttpServer::Impl {
     server->addHandler("/", landing);
   }
 
+  RequestGate gate;
   CivetCallbacks callbacks;
   MetricsHandler metrics;
   HealthHandler health;
@@ -241,5 +264,14 @@ HttpServer::HttpServer(const HttpOptions& options, Exporter& exporter)
 HttpServer::~HttpServer() = default;
 
 std::vector<int> HttpServer::ports() const { return impl_->server->getListeningPorts(); }
+
+bool HttpServer::Drain(std::chrono::steady_clock::time_point deadline) {
+  impl_->gate.draining = true;
+  while (impl_->gate.active > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 }  // namespace pgtally

@@ -192,17 +192,37 @@ std::string FormatLogLine(std::string_view timestamp, std::string_view level,
   return line;
 }
 
-std::optional<std::string> SetupLogging(std::string_view level, LogFormat format) {
+namespace {
+
+std::optional<spdlog::level::level_enum> ParseLevel(std::string_view level, std::string& error) {
   const auto parsed = spdlog::level::from_str(std::string(level));
   if (parsed == spdlog::level::off && level != "off") {
-    return fmt::format("unknown log level \"{}\" (use debug, info, warn or error)", level);
+    error = fmt::format("unknown log level \"{}\" (use debug, info, warn or error)", level);
+    return std::nullopt;
   }
+  return parsed;
+}
+
+}  // namespace
+
+std::optional<std::string> SetupLogging(std::string_view level, LogFormat format) {
+  std::string error;
+  const auto parsed = ParseLevel(level, error);
+  if (!parsed) return error;
   auto logger = std::make_shared<spdlog::logger>("pgtally",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_formatter(std::make_unique<LineFormatter>(format));
-  logger->set_level(parsed);
+  logger->set_level(*parsed);
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+  return std::nullopt;
+}
+
+std::optional<std::string> SetLogLevel(std::string_view level) {
+  std::string error;
+  const auto parsed = ParseLevel(level, error);
+  if (!parsed) return error;
+  spdlog::default_logger_raw()->set_level(*parsed);
   return std::nullopt;
 }
 

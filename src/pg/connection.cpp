@@ -2,26 +2,19 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 namespace pgtally::pg {
 namespace {
-
-enum class Wait { kReady, kTimeout, kError };
-
-Wait WaitForSocket(int fd, bool for_write, Clock::time_point deadline) {
-  pollfd pfd{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-  while (true) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return Wait::kTimeout;
-    const int ready = poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
-    if (ready > 0) return Wait::kReady;
-    if (ready < 0 && errno != EINTR) return Wait::kError;
-  }
-}
 
 std::string Trimmed(const char* message) {
   std::string text = message ? message : "";
@@ -33,7 +26,48 @@ void IgnoreNotice(void*, const char*) {}
 
 }  // namespace
 
+Interrupt::Interrupt()
+    : at_(Clock::time_point::max().time_since_epoch().count()),
+      fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+Interrupt::~Interrupt() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void Interrupt::Trigger(Clock::time_point at) {
+  Clock::rep current = at_.load();
+  const Clock::rep wanted = at.time_since_epoch().count();
+  while (wanted < current && !at_.compare_exchange_weak(current, wanted)) {
+  }
+  if (fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto written = write(fd_, &one, sizeof one);
+  }
+}
+
+Clock::time_point Interrupt::Cap(Clock::time_point deadline) const {
+  return std::min(deadline, Clock::time_point(Clock::duration(at_.load())));
+}
+
 Connection::Connection(ConnectOptions options) : options_(std::move(options)) {}
+
+Connection::Wait Connection::WaitForSocket(bool for_write, Clock::time_point deadline) const {
+  const Interrupt* interrupt = options_.interrupt.get();
+  pollfd fds[2] = {{PQsocket(conn_.get()), static_cast<short>(for_write ? POLLOUT : POLLIN), 0},
+                   {interrupt ? interrupt->fd() : -1, POLLIN, 0}};
+  while (true) {
+    // Once triggered the interrupt stays readable, so it is only watched until then; from then
+    // on the capped deadline does the work.
+    const bool watch_interrupt = interrupt && !interrupt->triggered() && interrupt->fd() >= 0;
+    if (interrupt) deadline = interrupt->Cap(deadline);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Wait::kTimeout;
+    const int ready = poll(fds, watch_interrupt ? 2 : 1,
+                           static_cast<int>(std::min<long long>(left.count(), 60'000)));
+    if (ready > 0 && fds[0].revents != 0) return Wait::kReady;
+    if (ready < 0 && errno != EINTR) return Wait::kError;
+  }
+}
 
 bool Connection::connected() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
 
@@ -42,7 +76,8 @@ Error Connection::Fail(Error::Kind kind, std::string message) {
   return Error{kind, "", std::move(message)};
 }
 
-std::optional<Error> Connection::Connect(Clock::time_point deadline) {
+std::optional<Error> Connection::Connect(Clock::time_point deadline,
+                                         const std::optional<std::string>& password) {
   Close();
   // Order matters: later entries override earlier ones, and the first dbname is expanded as the
   // whole connection string. So our defaults come first, the user's string next, and what we
@@ -58,6 +93,10 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline) {
     keys.push_back("dbname");
     values.push_back(options_.dbname.c_str());
   }
+  if (password) {
+    keys.push_back("password");
+    values.push_back(password->c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
 
@@ -71,7 +110,7 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline) {
     if (status == PGRES_POLLING_FAILED) {
       return Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())));
     }
-    switch (WaitForSocket(PQsocket(conn_.get()), status == PGRES_POLLING_WRITING, deadline)) {
+    switch (WaitForSocket(status == PGRES_POLLING_WRITING, deadline)) {
       case Wait::kTimeout:
         return Fail(Error::Kind::kConnection, "timed out connecting to the server");
       case Wait::kError:
@@ -91,13 +130,15 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
   ResultPtr last;
   while (true) {
     while (PQisBusy(conn)) {
-      switch (WaitForSocket(PQsocket(conn), false, deadline)) {
+      switch (WaitForSocket(false, deadline)) {
         case Wait::kTimeout:
           // The server did not answer in time although statement_timeout should have stopped the
           // query before the deadline: it or the network is stuck. Drop the connection rather
           // than wait on a cancel request that may hang just the same.
-          return {std::nullopt,
-                  Fail(Error::Kind::kTimeout, "no answer from the server before the deadline")};
+          return {std::nullopt, Fail(Error::Kind::kTimeout,
+                                     options_.interrupt && options_.interrupt->triggered()
+                                         ? "cut short because pgtally is stopping"
+                                         : "no answer from the server before the deadline")};
         case Wait::kError:
           return {std::nullopt,
                   Fail(Error::Kind::kConnection, "poll() failed while waiting for the server")};
@@ -171,6 +212,26 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql,
     if (auto ended = Exec("ROLLBACK", deadline); !ended.ok()) Close();
   }
   return outcome;
+}
+
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = {Error::Kind::kConnection, "",
+             fmt::format("cannot read the password file {}: {}", path, std::strerror(errno))};
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string password = std::move(text).str();
+  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+    password.pop_back();
+  }
+  if (password.empty()) {
+    error = {Error::Kind::kConnection, "", fmt::format("the password file {} is empty", path)};
+    return std::nullopt;
+  }
+  return password;
 }
 
 }  // namespace pgtally::pg

@@ -7,7 +7,6 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include "http_client.h"
 #include "pg_server.h"
@@ -22,15 +21,6 @@ using namespace std::chrono_literals;
 
 const std::string kBinary = PGTALLY_BINARY;
 constexpr const char* kPassword = "TopSecret-4711";
-
-// The port the running binary reports in its start-up log line.
-std::string BaseUrl(const Process& process) {
-  EXPECT_TRUE(process.WaitForStderr("pgtally started", 10s)) << process.Stderr();
-  std::smatch match;
-  const std::string log = process.Stderr();
-  if (!std::regex_search(log, match, std::regex("ports\"?[=:]\"?([0-9]+)"))) return "";
-  return "http://127.0.0.1:" + match[1].str();
-}
 
 class TempFile {
  public:
@@ -95,7 +85,7 @@ TEST(Binary, ServesAndNeverShowsThePassword) {
   Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--log.level=debug",
                    "--collectors.path", custom.path()},
                   {"DATA_SOURCE_NAME=" + dsn});
-  const auto base = BaseUrl(process);
+  const auto base = PgtallyUrl(process);
   ASSERT_FALSE(base.empty()) << process.Stderr();
 
   const auto metrics = HttpGet(base + "/metrics");
@@ -131,7 +121,7 @@ TEST(Binary, RunsFromAConfigFile) {
          "  cache_ttl: {app_clock: 1h}\n"
          "web:\n  listen_address: 127.0.0.1:0\n  telemetry_path: /m\n";
   Process process({kBinary, "--config", (dir / "pgtally.yaml").string()});
-  const auto base = BaseUrl(process);
+  const auto base = PgtallyUrl(process);
   ASSERT_FALSE(base.empty()) << process.Stderr();
   const auto body = HttpGet(base + "/m").body;
   EXPECT_EQ(SampleValue(body, "app_answer_v"), 42);
@@ -149,12 +139,16 @@ TEST(Binary, DeadDatabaseStillServes) {
   Process process(
       {kBinary, "--web.listen-address=127.0.0.1:0", "--log.format=json"},
       {"DATA_SOURCE_NAME=host=127.0.0.1 port=1 user=x password=" + std::string(kPassword)});
-  const auto base = BaseUrl(process);
+  const auto base = PgtallyUrl(process);
   ASSERT_FALSE(base.empty()) << process.Stderr();
   EXPECT_EQ(SampleValue(HttpGet(base + "/metrics").body, "pg_up"), 0);
   EXPECT_EQ(HttpGet(base + "/healthz").status, 200);
   EXPECT_EQ(HttpGet(base + "/readyz").status, 200);
   EXPECT_THAT(HttpGet(base + "/readyz").body, HasSubstr("database: unreachable"));
+  // Nothing but metrics and probes on the metrics port: no debug or profiling endpoints.
+  for (const char* path : {"/debug/pprof/", "/debug/pprof/heap", "/debug/vars", "/-/reload"}) {
+    EXPECT_EQ(HttpGet(base + path).status, 404) << path;
+  }
   process.Signal(SIGTERM);
   EXPECT_EQ(process.Wait(10s), 0);
   EXPECT_THAT(process.Stderr(), HasSubstr("\"msg\":\"database down\""));

@@ -158,6 +158,8 @@ std::set<std::string> ExportedMetricNames() {
       "pgtally_collector_skipped",
       "pgtally_collector_errors_total",
       "pgtally_samples_dropped_total",
+      "pgtally_config_last_reload_successful",
+      "pgtally_config_last_reload_success_timestamp_seconds",
       "pgtally_scrape_duration_seconds",
       "pgtally_build_info",
   };

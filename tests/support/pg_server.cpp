@@ -191,6 +191,16 @@ void PgServer::WriteConfig() const {
   for (const auto& line : options_.extra_conf) conf << line << "\n";
   conf.close();
   if (!conf) throw std::runtime_error("could not write " + path);
+  if (!options_.hba_first.empty()) {
+    const std::string hba_path = dir_ + "/data/pg_hba.conf";
+    std::string hba;
+    for (const auto& line : options_.hba_first) hba += line + "\n";
+    hba += ReadFile(hba_path);
+    std::ofstream out(hba_path, std::ios::trunc);
+    out << hba;
+    out.close();
+    if (!out) throw std::runtime_error("could not write " + hba_path);
+  }
 }
 
 void PgServer::Start() {

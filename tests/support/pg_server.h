@@ -25,7 +25,10 @@ class PgServer {
   struct Options {
     // Preloads pg_stat_statements (track = all) and creates the extension in `postgres`.
     bool pg_stat_statements = true;
-    std::vector<std::string> extra_conf;  // lines appended to postgresql.conf
+    std::vector<std::string> extra_conf = {};  // lines appended to postgresql.conf
+    // Lines put first in pg_hba.conf, e.g. to require a password from one role (the rest is
+    // trusted).
+    std::vector<std::string> hba_first = {};
   };
 
   PgServer();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -66,12 +67,24 @@ std::string Process::Stdout() const { return ReadFile(stdout_path_); }
 std::string Process::Stderr() const { return ReadFile(stderr_path_); }
 
 bool Process::WaitForStderr(const std::string& text, std::chrono::milliseconds limit) const {
+  return Eventually([&] { return Stderr().find(text) != std::string::npos; }, limit);
+}
+
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (Stderr().find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return false;
+}
+
+std::string PgtallyUrl(const Process& pgtally) {
+  if (!pgtally.WaitForStderr("pgtally started", std::chrono::seconds(10))) return "";
+  std::smatch match;
+  const std::string log = pgtally.Stderr();
+  if (!std::regex_search(log, match, std::regex("ports\"?[=:]\"?([0-9]+)"))) return "";
+  return "http://127.0.0.1:" + match[1].str();
 }
 
 }  // namespace pgtally::testing

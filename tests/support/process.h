@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,12 @@ class Process {
   std::string stdout_path_;
   std::string stderr_path_;
 };
+
+// Polls `condition` every 50 ms until it holds; returns whether it did within `limit`.
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit);
+
+// http://127.0.0.1:PORT of a running pgtally, read from its start-up log line (it must listen on
+// 127.0.0.1); "" when that line does not come within 10 s.
+std::string PgtallyUrl(const Process& pgtally);
 
 }  // namespace pgtally::testing

@@ -8,8 +8,12 @@
 #include <regex>
 #include <sstream>
 
+#include "temp_dir.h"
+
 namespace pgtally {
 namespace {
+
+using testing::TempDir;
 
 using ::testing::HasSubstr;
 
@@ -431,24 +435,6 @@ collectors:
   EXPECT_EQ(loaded.errors.size(), 3u);
 }
 
-class TempDir {
- public:
-  TempDir()
-      : path_(std::filesystem::temp_directory_path() /
-              ("pgtally-test-" + std::to_string(::getpid()))) {
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& name, std::string_view text) const {
-    std::ofstream(path_ / name) << text;
-    return (path_ / name).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
 TEST(CollectorLoader, DuplicateMetricAcrossFiles) {
   TempDir dir;
   dir.Write("a.yaml",
@@ -464,6 +450,22 @@ TEST(CollectorLoader, DuplicateMetricAcrossFiles) {
                                              "/b.yml:3:51: metric \"m\" is already defined at " +
                                              dir.path() + "/a.yaml:3:51");
   EXPECT_EQ(loaded.collectors.size(), 2u);
+}
+
+TEST(CollectorLoader, DirectoriesSkipHiddenEntries) {
+  // How Kubernetes mounts a ConfigMap: the real files sit in a hidden timestamped directory that
+  // the hidden ..data link points at, and each visible name links through ..data.
+  TempDir dir;
+  dir.Write("..2026_11_23_07_00_00.1/app.yaml",
+            "version: 1\ncollectors:\n  - {name: app, help: A., query: SELECT 1 AS v, values: "
+            "[{column: v, type: gauge}]}\n");
+  std::filesystem::create_directory_symlink("..2026_11_23_07_00_00.1", dir / "..data");
+  std::filesystem::create_symlink("..data/app.yaml", dir / "app.yaml");
+  dir.Write(".app.yaml.swp.yaml", "not: [valid");
+  const auto loaded = LoadCollectors({dir.path()});
+  EXPECT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  ASSERT_EQ(loaded.collectors.size(), 1u);
+  EXPECT_EQ(loaded.collectors[0].name, "app");
 }
 
 TEST(CollectorLoader, MissingPath) {

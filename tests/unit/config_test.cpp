@@ -1,10 +1,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "pgtally/cli/options.h"
 #include "pgtally/config/duration.h"
 #include "pgtally/config/exporter_config.h"
 #include "pgtally/http/http_server.h"
+#include "pgtally/pg/connection.h"
 
 namespace pgtally {
 namespace {
@@ -135,14 +140,52 @@ TEST(Flags, EnvironmentAndFlagsOverrideTheFile) {
   flags.listen_address = ":1";
   ExporterConfig config;
   config.data_source_name = "host=from-file";
-  ASSERT_TRUE(BuildConfig(flags, "host=from-env", config).empty());
+  ASSERT_TRUE(BuildConfig(flags, {"host=from-env", ""}, config).empty());
   EXPECT_EQ(config.data_source_name, "host=from-env");
   EXPECT_EQ(config.listen_address, ":1");
 }
 
+TEST(Flags, PasswordFileAndProcessDurations) {
+  Flags flags;
+  ASSERT_EQ(ParseFlags({"--config.watch-interval=0", "--shutdown.timeout", "2s"}, flags),
+            std::nullopt);
+  ExporterConfig config;
+  ASSERT_TRUE(
+      ParseExporterConfig("connection: {password_file: secret/pw}\n", "/etc/pgtally/x.yaml", config)
+          .empty());
+  EXPECT_EQ(config.password_file, "/etc/pgtally/secret/pw");  // relative to the config file
+  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw"}, config).empty());
+  EXPECT_EQ(config.password_file, "/run/env-pw");  // the environment overrides the file
+  EXPECT_EQ(config.watch_interval, Millis(0));
+  EXPECT_EQ(config.shutdown_timeout, Millis(2000));
+  flags.password_file = "/run/flag-pw";
+  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw"}, config).empty());
+  EXPECT_EQ(config.password_file, "/run/flag-pw");  // and the flag overrides both
+
+  Flags bad;
+  ASSERT_EQ(ParseFlags({"--shutdown.timeout=soon"}, bad), std::nullopt);
+  const auto errors = BuildConfig(bad, {"host=db", ""}, config);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0].message, HasSubstr("--shutdown.timeout must be a duration"));
+}
+
+TEST(PasswordFile, TrailingLineBreaksAreNotPartOfThePassword) {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("pgtally-pw-" + std::to_string(::getpid()));
+  pg::Error error;
+  EXPECT_EQ(pg::ReadPasswordFile(path.string(), error), std::nullopt);
+  EXPECT_THAT(error.message, HasSubstr("cannot read the password file"));
+  std::ofstream(path) << "s3cret word\r\n";
+  EXPECT_EQ(pg::ReadPasswordFile(path.string(), error), "s3cret word");
+  std::ofstream(path) << "\n";
+  EXPECT_EQ(pg::ReadPasswordFile(path.string(), error), std::nullopt);
+  EXPECT_THAT(error.message, HasSubstr("is empty"));
+  std::filesystem::remove(path);
+}
+
 TEST(Flags, NeedsADatabase) {
   ExporterConfig config;
-  const auto errors = BuildConfig(Flags{}, nullptr, config);
+  const auto errors = BuildConfig(Flags{}, {}, config);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0].message, HasSubstr("set DATA_SOURCE_NAME"));
 }

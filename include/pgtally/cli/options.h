@@ -17,6 +17,9 @@ struct Flags {
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
   std::optional<std::string> scrape_timeout;
+  std::optional<std::string> password_file;
+  std::optional<std::string> watch_interval;
+  std::optional<std::string> shutdown_timeout;
   std::optional<bool> builtin_collectors;
   std::vector<std::string> collector_paths;
   std::vector<std::string> disabled_collectors;
@@ -28,10 +31,16 @@ struct Flags {
 // missing value.
 std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flags& flags);
 
-// Builds the effective configuration: defaults, then the config file, then DATA_SOURCE_NAME
-// from `data_source_name_env`, then flags. Returns every problem found.
-Diagnostics BuildConfig(const Flags& flags, const char* data_source_name_env,
-                        ExporterConfig& config);
+// What the environment says: DATA_SOURCE_NAME and DATA_SOURCE_PASS_FILE (empty when unset).
+struct Environment {
+  std::string data_source_name;
+  std::string password_file;
+};
+Environment ReadEnvironment();
+
+// Builds the effective configuration: defaults, then the config file, then the environment,
+// then flags. Returns every problem found.
+Diagnostics BuildConfig(const Flags& flags, const Environment& environment, ExporterConfig& config);
 
 // Where the built-in collectors are: share/pgtally/queries next to the binary's bin directory
 // (true both in a build tree and in an installation), else the system-wide locations.

@@ -30,21 +30,33 @@ class Exporter {
   // Scrapes within `budget` (or joins the scrape in progress). Never throws.
   std::shared_ptr<const ScrapeOutput> Scrape(Millis budget);
 
+  // Replaces the target and the collectors from the next scrape on; a scrape in progress ends
+  // with the ones it started with. Reported as a successful reload.
+  void Reload(TargetOptions target, std::vector<CollectorSpec> collectors);
+  // Reports a rejected reload; the running configuration stays.
+  void NoteReloadFailure();
+  // For shutdown: the scrape in progress, and any later one, ends within `grace` from now,
+  // cutting short the queries still running then.
+  void Stop(Millis grace);
+
   // The most recent finished scrape, or nullptr before the first.
   std::shared_ptr<const ScrapeOutput> last() const;
-  const std::string& target_name() const { return target_.display_name(); }
-  std::size_t collector_count() const { return collectors_->size(); }
+  std::string target_name() const;
+  std::size_t collector_count() const;
 
  private:
   std::shared_ptr<const ScrapeOutput> RunScrape(Millis budget);
   // Served when a scrape fails in a way it should not: "up" is 0, and the exporter keeps running.
   std::string FallbackBody() const;
 
-  std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
   SelfMetrics self_metrics_;
-  Target target_;  // used by the one running scrape only
+  std::shared_ptr<pg::Interrupt> interrupt_;
+  std::unique_ptr<Target> target_;  // used by the one running scrape only
 
   mutable std::mutex mutex_;
+  std::unique_ptr<Target> next_target_;  // from Reload, taken by the next scrape
+  std::string target_name_;
+  std::size_t collector_count_ = 0;
   std::shared_future<std::shared_ptr<const ScrapeOutput>> in_flight_;  // valid while one runs
   std::shared_ptr<const ScrapeOutput> last_;
 };

@@ -19,6 +19,8 @@ namespace pgtally {
 
 struct TargetOptions {
   std::string dsn;
+  // Read at every connection attempt; its password overrides the DSN's. Empty: none.
+  std::string password_file;
   Millis connect_timeout{5000};
   Millis default_timeout{10000};
   Millis lock_timeout{1000};
@@ -57,8 +59,9 @@ TargetType TargetTypeOf(const std::string& dsn);
 // Not thread-safe: the owner runs one Scrape at a time.
 class Target {
  public:
+  // `interrupt`, when triggered, cuts short the scrape in progress (see pg::Interrupt).
   Target(TargetOptions options, std::shared_ptr<const std::vector<CollectorSpec>> collectors,
-         SelfMetrics& self_metrics);
+         SelfMetrics& self_metrics, std::shared_ptr<const pg::Interrupt> interrupt = nullptr);
   ~Target();
   Target(const Target&) = delete;
   Target& operator=(const Target&) = delete;
@@ -78,6 +81,9 @@ class Target {
   // The connection to `dbname` ("" is the DSN's own), connecting if needed and allowed by backoff.
   pg::Connection* Connect(const std::string& dbname, pg::Clock::time_point deadline,
                           std::optional<pg::Error>& error);
+  // The password file's password, if there is a password file; nullopt with `error` set when it
+  // cannot be read.
+  std::optional<std::string> ReadPassword(std::optional<pg::Error>& error);
   std::optional<std::vector<std::string>> ListDatabases(pg::Connection& conn,
                                                         pg::Clock::time_point deadline);
   // The databases scope: database collectors visit, read again when the list is too old.
@@ -95,6 +101,7 @@ class Target {
   TargetOptions options_;
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
   SelfMetrics& self_metrics_;
+  std::shared_ptr<const pg::Interrupt> interrupt_;
   std::string display_name_;
   TargetType type_;
   std::map<std::string, std::unique_ptr<Database>> databases_;
@@ -105,6 +112,7 @@ class Target {
   // For logging state changes once, not on every scrape.
   bool was_up_ = true;
   std::optional<bool> was_in_recovery_;
+  std::string last_password_;  // to notice a rotated password file
 };
 
 }  // namespace pgtally

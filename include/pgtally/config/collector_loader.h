@@ -21,6 +21,10 @@ struct LoadedCollectors {
 // Parses one collector file's text. `filename` is used in diagnostics only.
 LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename);
 
+// The collector files `paths` name, in loading order: a file as it is, a directory's *.yaml and
+// *.yml files (not hidden ones) in name order. Paths that cannot be read add to `errors`.
+std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths, Diagnostics& errors);
+
 // Loads every path in order: a file, or a directory whose *.yaml / *.yml files are read in name
 // order. Checks names across all files (collectors and metrics must be unique).
 LoadedCollectors LoadCollectors(const std::vector<std::string>& paths);

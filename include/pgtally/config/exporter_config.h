@@ -18,6 +18,8 @@ enum class LogFormat { kLogfmt, kJson };
 struct ExporterConfig {
   // libpq connection string: a postgresql:// URI or key=value pairs.
   std::string data_source_name;
+  // A file holding the password, read at every connection attempt (a mounted Secret).
+  std::string password_file;
 
   // Collector files and directories. The built-in directory comes first unless disabled.
   bool builtin_collectors = true;
@@ -39,6 +41,9 @@ struct ExporterConfig {
   Millis default_collector_timeout{10000};
   Millis lock_timeout{1000};
   Millis scrape_timeout{10000};  // when the scraper sends no X-Prometheus-Scrape-Timeout-Seconds
+  // Process settings, from flags only.
+  Millis watch_interval{5000};    // how often the files are checked for changes; 0: never
+  Millis shutdown_timeout{5000};  // how long a scrape may go on after SIGTERM
 
   std::string listen_address = ":9187";
   std::string telemetry_path = "/metrics";

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ class HttpServer {
 
   // The ports actually bound, in listening order (useful with port 0).
   std::vector<int> ports() const;
+
+  // For shutdown: answers new requests with 503 and waits until the requests being served have
+  // been answered, or `deadline` passes (then returns false). CivetWeb stops writing responses
+  // the moment it is told to stop, so this comes first.
+  bool Drain(std::chrono::steady_clock::time_point deadline);
 
  private:
   struct Impl;

@@ -14,6 +14,8 @@ namespace pgtally {
 
 // Sets up the default logger. Returns an error message for an unknown level.
 std::optional<std::string> SetupLogging(std::string_view level, LogFormat format);
+// Changes the level of that logger; safe while other threads log (SetupLogging is not).
+std::optional<std::string> SetLogLevel(std::string_view level);
 
 // Masks `secret` (for example the DSN's password) in every later log line and in ScrubSecrets.
 void AddSecret(std::string secret);

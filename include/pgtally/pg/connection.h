@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -66,10 +67,36 @@ struct QueryOutcome {
   bool ok() const { return rows.has_value(); }
 };
 
+// Lets one thread cut short the network waits of connections that other threads are using:
+// after Trigger(at), every wait of a connection sharing this object ends by `at` at the latest,
+// however far off its own deadline is. Used to bound a scrape in flight when pgtally stops.
+// Thread-safe.
+class Interrupt {
+ public:
+  Interrupt();
+  ~Interrupt();
+  Interrupt(const Interrupt&) = delete;
+  Interrupt& operator=(const Interrupt&) = delete;
+
+  void Trigger(Clock::time_point at);
+  bool triggered() const {
+    return at_.load() != Clock::time_point::max().time_since_epoch().count();
+  }
+  // The earlier of `deadline` and the triggered time.
+  Clock::time_point Cap(Clock::time_point deadline) const;
+  // Becomes readable once triggered, for poll().
+  int fd() const { return fd_; }
+
+ private:
+  std::atomic<Clock::rep> at_;
+  int fd_;
+};
+
 struct ConnectOptions {
   std::string dsn;     // as the user gave it
   std::string dbname;  // empty: the DSN's database
   Millis connect_timeout{5000};
+  std::shared_ptr<const Interrupt> interrupt;  // optional
 };
 
 // One libpq connection to one database. Every wait on the network has a deadline: connecting
@@ -81,7 +108,9 @@ class Connection {
   explicit Connection(ConnectOptions options);
 
   // Connects (closing any previous connection). On failure returns the error and stays closed.
-  std::optional<Error> Connect(Clock::time_point deadline);
+  // A `password` overrides the DSN's.
+  std::optional<Error> Connect(Clock::time_point deadline,
+                               const std::optional<std::string>& password = std::nullopt);
   bool connected() const;
   void Close() { conn_.reset(); }
 
@@ -101,9 +130,15 @@ class Connection {
   // Waits for the query in flight to finish; returns its last result or the first error.
   QueryOutcome Await(Clock::time_point deadline);
   Error Fail(Error::Kind kind, std::string message);
+  enum class Wait { kReady, kTimeout, kError };
+  Wait WaitForSocket(bool for_write, Clock::time_point deadline) const;
 
   ConnectOptions options_;
   ConnPtr conn_;
 };
+
+// The password stored in the file at `path`, without trailing line breaks (as echo or a
+// Kubernetes Secret may leave them). Nullopt, with `error` set, when it cannot be read or is empty.
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error);
 
 }  // namespace pgtally::pg

@@ -1,0 +1,106 @@
+#include "pgtally/cli/exporter_setup.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+
+#include "pgtally/config/collector_loader.h"
+#include "pgtally/log/logging.h"
+#include "pgtally/pg/dsn.h"
+
+namespace pgtally {
+namespace {
+
+// The built-in directory (unless switched off), then the user's collector paths.
+std::vector<std::string> CollectorPaths(const ExporterConfig& config) {
+  std::vector<std::string> paths;
+  if (config.builtin_collectors) {
+    paths.push_back(config.builtin_collectors_dir.empty() ? FindBuiltinCollectorsDir()
+                                                          : config.builtin_collectors_dir);
+  }
+  paths.insert(paths.end(), config.collector_paths.begin(), config.collector_paths.end());
+  return paths;
+}
+
+// A whole-name database filter; an empty pattern means no filter.
+std::optional<std::regex> CompileFilter(const std::string& pattern, const char* key,
+                                        std::vector<std::string>& errors) {
+  if (pattern.empty()) return std::nullopt;
+  try {
+    return std::regex(pattern, std::regex::extended);
+  } catch (const std::regex_error& e) {
+    errors.push_back(fmt::format("databases.{}: \"{}\" is not a valid regular expression: {}", key,
+                                 pattern, e.what()));
+    return std::nullopt;
+  }
+}
+
+void AddAll(const Diagnostics& diagnostics, std::vector<std::string>& into) {
+  for (const auto& diagnostic : diagnostics) into.push_back(diagnostic.ToString());
+}
+
+}  // namespace
+
+std::vector<std::string> LoadSetup(const Flags& flags, const Environment& environment,
+                                   ExporterSetup& setup) {
+  std::vector<std::string> errors;
+  setup = {};
+  ExporterConfig& config = setup.config;
+  const auto config_errors = BuildConfig(flags, environment, config);
+  if (auto password = pg::DsnPassword(config.data_source_name)) AddSecret(*password);
+  AddAll(config_errors, errors);
+  if (!errors.empty()) return errors;
+  if (auto error = pg::DsnError(config.data_source_name)) {
+    const bool from_environment = environment.data_source_name == config.data_source_name;
+    errors.push_back(fmt::format("{} is not a valid connection string: {}",
+                                 from_environment ? "DATA_SOURCE_NAME" : "data_source_name",
+                                 *error));
+    return errors;
+  }
+
+  auto loaded = LoadCollectors(CollectorPaths(config));
+  AddAll(loaded.errors, errors);
+  AddAll(ApplyParameterOverrides(loaded.collectors, config.collector_parameters), errors);
+  AddAll(ApplyCacheTtlOverrides(loaded.collectors, config.collector_cache_ttls), errors);
+  for (const auto& name : config.disabled_collectors) {
+    const auto removed =
+        std::erase_if(loaded.collectors, [&](const auto& spec) { return spec.name == name; });
+    if (removed == 0) spdlog::warn("cannot disable unknown collector: collector={}", Quoted(name));
+  }
+  setup.collectors = std::move(loaded.collectors);
+
+  TargetOptions& target = setup.target;
+  target.dsn = config.data_source_name;
+  target.password_file = config.password_file;
+  target.connect_timeout = config.connect_timeout;
+  target.default_timeout = config.default_collector_timeout;
+  target.lock_timeout = config.lock_timeout;
+  target.discovery_interval = config.discovery_interval;
+  target.include_databases = CompileFilter(config.include_databases, "include", errors);
+  target.exclude_databases = CompileFilter(config.exclude_databases, "exclude", errors);
+  for (auto& error : errors) error = ScrubSecrets(error);
+  return errors;
+}
+
+std::string SetupFilesDigest(const Flags& flags, const ExporterConfig& config) {
+  std::vector<std::string> files;
+  if (flags.config_file) files.push_back(*flags.config_file);
+  Diagnostics ignored;  // a path that cannot be read shows up when it is loaded
+  const auto collector_files = CollectorFiles(CollectorPaths(config), ignored);
+  files.insert(files.end(), collector_files.begin(), collector_files.end());
+
+  std::string digest;
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    if (in) text << in.rdbuf();
+    digest += fmt::format("{}:{:x}\n", file, std::hash<std::string>{}(std::move(text).str()));
+  }
+  return digest;
+}
+
+}  // namespace pgtally
