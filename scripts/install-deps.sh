@@ -3,12 +3,17 @@
 # what is missing, so a second run is quick and needs no network.
 set -euo pipefail
 
-packages=(
+# Usage: install-deps.sh [build]. "build" installs only what compiling pgtally needs (the
+# container image's build stage); no argument adds what the tests and the demo need.
+build_packages=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates
   # libraries
   prometheus-cpp-dev libpq-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcivetweb-dev
-  libcurl4-openssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  libcurl4-openssl-dev zlib1g-dev
+)
+test_packages=(
+  libgtest-dev libgmock-dev
   # PostgreSQL 15 server for the tests and the demo. pg_stat_statements and pgbench ship in it:
   # Debian 12 has no separate postgresql-contrib-15 package (postgresql-15 provides that name).
   postgresql-15
@@ -17,6 +22,19 @@ packages=(
   # promtool (checks the exposition format), the demo's health check, runuser and /proc tools
   prometheus curl procps util-linux
 )
+case ${1:-} in
+  build) packages=("${build_packages[@]}") ;;
+  "")
+    packages=("${build_packages[@]}" "${test_packages[@]}")
+    # The Kubernetes manifests' schema test runs on Node.js with packages from the npm registry.
+    # Machines that have a Node.js of their own (with npm) keep it.
+    if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+    ;;
+  *)
+    echo "usage: $0 [build]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

@@ -34,7 +34,7 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
     std::vector<char*> args;
     for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
-    execv(args[0], args.data());
+    execvp(args[0], args.data());
     _exit(127);
   }
 }

@@ -12,7 +12,8 @@ namespace pgtally::testing {
 // A child process with its stdout and stderr captured in files. The destructor kills it.
 class Process {
  public:
-  // Starts `argv` with the current environment plus `env` ("NAME=value").
+  // Starts `argv` (argv[0] looked up in PATH when it has no slash) with the current environment
+  // plus `env` ("NAME=value").
   Process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
   ~Process();
   Process(const Process&) = delete;
