@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 
 bash scripts/install-deps.sh
+# The Kubernetes schema test's packages, pinned by tests/kubernetes/package-lock.json.
+npm ci --prefix tests/kubernetes --no-audit --no-fund --loglevel=error
 bash scripts/build.sh
 # --no-tests=error: a build that registered no tests must fail, not pass quietly.
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j2 "$@"

@@ -196,10 +196,10 @@ std::string RenderConfigMaps(const std::vector<Dashboard>& dashboards) {
   return out;
 }
 
-// The file at `path` (under deploy/kubernetes) as it is, after checking it equals `generated`
-// (or writing it, with PGTALLY_UPDATE_DOCS set).
+// The file at `path` (under deploy/kubernetes/monitoring) as it is, after checking it equals
+// `generated` (or writing it, with PGTALLY_UPDATE_DOCS set).
 std::string CheckGenerated(const std::string& name, const std::string& generated) {
-  const std::string path = PGTALLY_SOURCE_DIR "/deploy/kubernetes/" + name;
+  const std::string path = PGTALLY_SOURCE_DIR "/deploy/kubernetes/monitoring/" + name;
   if (std::getenv("PGTALLY_UPDATE_DOCS")) std::ofstream(path) << generated;
   const std::string current = ReadFile(path);
   EXPECT_EQ(current, generated)
