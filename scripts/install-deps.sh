@@ -21,6 +21,8 @@ test_packages=(
   pgbouncer
   # promtool (checks the exposition format), the demo's health check, runuser and /proc tools
   prometheus curl procps util-linux
+  # certificates and TLS handshakes in the HTTPS tests
+  openssl
 )
 case ${1:-} in
   build) packages=("${build_packages[@]}") ;;

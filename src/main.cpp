@@ -89,8 +89,13 @@ int Run(int argc, char** argv) {
   ConfigReloader reloader(flags, environment, setup, exporter);
   std::unique_ptr<HttpServer> server;
   try {
-    server = std::make_unique<HttpServer>(
-        HttpOptions{config.listen_address, config.telemetry_path, config.scrape_timeout}, exporter);
+    HttpOptions http;
+    http.listen_address = config.listen_address;
+    http.telemetry_path = config.telemetry_path;
+    http.default_scrape_timeout = config.scrape_timeout;
+    http.web = setup.web;
+    http.unauthenticated_probes = flags.unauthenticated_probes;
+    server = std::make_unique<HttpServer>(http, exporter);
   } catch (const std::exception& e) {
     return Fail(e.what());
   }
@@ -99,8 +104,10 @@ int Run(int argc, char** argv) {
     ports += fmt::format("{}{}", ports.empty() ? "" : ",", port);
   }
   spdlog::info(
-      "pgtally started: version={} listen={} ports={} telemetry_path={} target={} collectors={}",
-      BuildVersion(), Quoted(config.listen_address), ports, Quoted(config.telemetry_path),
+      "pgtally started: version={} listen={} ports={} tls={} basic_auth={} telemetry_path={} "
+      "target={} collectors={}",
+      BuildVersion(), Quoted(config.listen_address), ports, setup.web.tls.has_value(),
+      !setup.web.basic_auth_users.empty(), Quoted(config.telemetry_path),
       Quoted(exporter.target_name()), exporter.collector_count());
 
   const int signal = ServeUntilStopped(signals, config.watch_interval, reloader);

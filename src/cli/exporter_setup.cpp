@@ -62,6 +62,8 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
     return errors;
   }
 
+  if (flags.web_config_file) AddAll(LoadWebConfigFile(*flags.web_config_file, setup.web), errors);
+
   auto loaded = LoadCollectors(CollectorPaths(config));
   AddAll(loaded.errors, errors);
   AddAll(ApplyParameterOverrides(loaded.collectors, config.collector_parameters), errors);

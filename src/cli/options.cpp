@@ -33,6 +33,10 @@ Flags:
   --config FILE                  pgtally.yaml with connection, collectors, web and log settings
   --web.listen-address ADDR      address to serve on (default ":9187")
   --web.telemetry-path PATH      path of the metrics endpoint (default "/metrics")
+  --web.config.file FILE         TLS and basic authentication, in the Prometheus exporter-toolkit
+                                 format (tls_server_config, basic_auth_users); see
+                                 docs/security.md
+  --web.unauthenticated-probes   serve /healthz and /readyz without basic authentication
   --collectors.path PATH         another collector file or directory; repeatable
   --[no-]collectors.builtin      load the built-in collectors (default on)
   --collectors.disable NAMES     collectors not to run, comma-separated; repeatable
@@ -69,6 +73,11 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
       flags.version = true;
       continue;
     }
+    if (name == "--web.unauthenticated-probes") {
+      if (inline_value) return fmt::format("{} takes no value", name);
+      flags.unauthenticated_probes = true;
+      continue;
+    }
     if (name == "--collectors.builtin" || name == "--no-collectors.builtin") {
       if (inline_value) return fmt::format("{} takes no value", name);
       flags.builtin_collectors = name == "--collectors.builtin";
@@ -98,6 +107,8 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
       single = &flags.watch_interval;
     } else if (name == "--shutdown.timeout") {
       single = &flags.shutdown_timeout;
+    } else if (name == "--web.config.file") {
+      single = &flags.web_config_file;
     } else if (name != "--collectors.path" && name != "--collectors.disable") {
       return fmt::format("unknown flag \"{}\"; see --help", name);
     }

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "http/tls.h"
+#include "pgtally/http/basic_auth.h"
 #include "pgtally/log/logging.h"
 
 namespace pgtally {
@@ -22,6 +24,8 @@ const char* StatusText(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 401:
+      return "Unauthorized";
     case 404:
       return "Not Found";
     case 405:
@@ -35,11 +39,13 @@ const char* StatusText(int status) {
 
 void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
              bool head = false) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
-            "no-store\r\n\r\n",
-            status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
-            body.size());
+  mg_printf(
+      conn,
+      "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
+      "no-store\r\n%s\r\n",
+      status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
+      body.size(),
+      status == 401 ? "WWW-Authenticate: Basic realm=\"pgtally\", charset=\"UTF-8\"\r\n" : "");
   if (!head) mg_write(conn, body.data(), body.size());
 }
 
@@ -72,23 +78,36 @@ struct RequestGate {
   std::atomic<bool> draining{false};
 };
 
+// What every handler shares: the gate, and the authentication it asks for.
+struct HandlerContext {
+  RequestGate gate;
+  std::unique_ptr<BasicAuth> auth;  // null: no authentication
+};
+
 // A handler that turns every exception into a 500, because one escaping into CivetWeb's C code
-// would end the process, and answers 503 while the server drains before it stops.
+// would end the process, asks for credentials when users are configured, and answers 503 while
+// the server drains before it stops.
 class Handler : public CivetHandler {
  public:
   bool handleGet(CivetServer*, mg_connection* conn) override { return Guarded(conn, false); }
   bool handleHead(CivetServer*, mg_connection* conn) override { return Guarded(conn, true); }
-  void set_gate(RequestGate* gate) { gate_ = gate; }
+  void set_context(HandlerContext* context, bool authenticate) {
+    context_ = context;
+    authenticate_ = authenticate;
+  }
 
  protected:
   virtual void Serve(mg_connection* conn, bool head) = 0;
 
  private:
   bool Guarded(mg_connection* conn, bool head) {
-    ++gate_->active;
+    ++context_->gate.active;
     try {
-      if (gate_->draining) {
+      if (context_->gate.draining) {
         Respond(conn, 503, kTextType, "shutting down\n", head);
+      } else if (authenticate_ && context_->auth &&
+                 !context_->auth->Check(mg_get_header(conn, "Authorization"))) {
+        Respond(conn, 401, kTextType, "unauthorized\n", head);
       } else {
         Serve(conn, head);
       }
@@ -98,11 +117,12 @@ class Handler : public CivetHandler {
     } catch (...) {
       Respond(conn, 500, kTextType, "internal error\n", head);
     }
-    --gate_->active;
+    --context_->gate.active;
     return true;
   }
 
-  RequestGate* gate_ = nullptr;
+  HandlerContext* context_ = nullptr;
+  bool authenticate_ = true;
 };
 
 class MetricsHandler final : public Handler {
@@ -218,38 +238,73 @@ Millis ScrapeBudget(const char* timeout_header, Millis default_timeout) {
   return timeout - std::min(Millis(500), timeout / 10);
 }
 
+// During the server's start, the TLS settings its external_ssl_ctx callback reads.
+thread_local const TlsConfig* starting_tls = nullptr;
+
+int ExternalSslContext(void** ssl_ctx, void*) {
+  if (*ssl_ctx != nullptr) {  // the server is stopping
+    SSL_CTX_free(static_cast<SSL_CTX*>(*ssl_ctx));
+    *ssl_ctx = nullptr;
+    return 1;
+  }
+  if (!starting_tls) return 0;
+  std::string error;
+  SSL_CTX* ctx = NewServerContext(*starting_tls, error);
+  if (!ctx) {
+    LogCivetMessage(nullptr, ("TLS: " + error).c_str());
+    return -1;
+  }
+  *ssl_ctx = ctx;
+  return 1;
+}
+
 struct HttpServer::Impl {
   Impl(const HttpOptions& options, Exporter& exporter)
-      : metrics(exporter, options.default_scrape_timeout),
+      : tls(options.web.tls),
+        metrics(exporter, options.default_scrape_timeout),
         ready(exporter),
         landing(exporter, options.telemetry_path) {
-    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &health, &ready, &landing}) {
-      handler->set_gate(&gate);
+    if (!options.web.basic_auth_users.empty()) {
+      context.auth = std::make_unique<BasicAuth>(options.web.basic_auth_users);
+    }
+    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &landing}) {
+      handler->set_context(&context, true);
+    }
+    for (Handler* handler : std::initializer_list<Handler*>{&health, &ready}) {
+      handler->set_context(&context, !options.unauthenticated_probes);
     }
     callbacks.log_message = LogCivetMessage;
+    std::string ports = CivetListeningPorts(options.listen_address);
+    if (tls) {
+      if (auto error = LoadOpenSslCompat()) throw std::runtime_error(*error);
+      callbacks.external_ssl_ctx = ExternalSslContext;
+      ports += "s";
+    }
     const std::vector<std::string> civet_options = {
-        "listening_ports",    CivetListeningPorts(options.listen_address),
-        "num_threads",        std::to_string(options.threads),
-        "request_timeout_ms", "30000",
-        "enable_keep_alive",  "yes",
+        "listening_ports",    ports,   "num_threads",       std::to_string(options.threads),
+        "request_timeout_ms", "30000", "enable_keep_alive", "yes",
     };
     std::string error;
     startup_error = &error;
+    starting_tls = tls ? &*tls : nullptr;
     try {
       server = std::make_unique<CivetServer>(civet_options, &callbacks);
     } catch (const CivetException& e) {
       startup_error = nullptr;
+      starting_tls = nullptr;
       throw std::runtime_error(fmt::format("cannot listen on {}: {}", options.listen_address,
                                            error.empty() ? e.what() : error));
     }
     startup_error = nullptr;
+    starting_tls = nullptr;
     server->addHandler(options.telemetry_path + "$", metrics);
     server->addHandler("/healthz$", health);
     server->addHandler("/readyz$", ready);
     server->addHandler("/", landing);
   }
 
-  RequestGate gate;
+  std::optional<TlsConfig> tls;  // read by every handshake
+  HandlerContext context;
   CivetCallbacks callbacks;
   MetricsHandler metrics;
   HealthHandler health;
@@ -266,8 +321,8 @@ HttpServer::~HttpServer() = default;
 std::vector<int> HttpServer::ports() const { return impl_->server->getListeningPorts(); }
 
 bool HttpServer::Drain(std::chrono::steady_clock::time_point deadline) {
-  impl_->gate.draining = true;
-  while (impl_->gate.active > 0) {
+  impl_->context.gate.draining = true;
+  while (impl_->context.gate.active > 0) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

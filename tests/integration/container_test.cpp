@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -217,6 +218,32 @@ TEST_F(Container, InstalledLayoutServesTheBuiltinCollectors) {
   EXPECT_EQ(SampleValue(body, "pg_up"), 1);
   EXPECT_FALSE(LinesStartingWith(body, "pg_stat_database_xact_commit_total{").empty());
   EXPECT_FALSE(LinesStartingWith(body, "pg_settings_").empty());
+  pgtally.Signal(SIGTERM);
+  EXPECT_EQ(pgtally.Wait(10s), 0);
+}
+
+// HTTPS works from the installed layout too: the OpenSSL compatibility libraries CivetWeb needs
+// are installed beside the binary (lib/pgtally) and found there.
+TEST_F(Container, InstalledLayoutServesHttps) {
+  TempDir root;
+  Process install({"cmake", "--install", PGTALLY_BUILD_DIR, "--prefix", "/usr/local"},
+                  {"DESTDIR=" + root.path()});
+  ASSERT_EQ(install.Wait(60s), 0) << install.Stderr();
+  EXPECT_TRUE(std::filesystem::exists(root / "usr/local/lib/pgtally/libssl.so"));
+  Process openssl({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                   "-subj", "/CN=127.0.0.1", "-keyout", root / "key.pem", "-out",
+                   root / "cert.pem"});
+  ASSERT_EQ(openssl.Wait(60s), 0) << openssl.Stderr();
+  root.Write("web.yaml", "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n");
+  Process pgtally({root / "usr/local/bin/pgtally", "--web.listen-address=127.0.0.1:0",
+                   "--web.config.file", root / "web.yaml"},
+                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const auto url = PgtallyUrl(pgtally);
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
+  Process curl({"curl", "-sS", "--max-time", "20", "--insecure",
+                "https://127.0.0.1:" + url.substr(url.rfind(':') + 1) + "/metrics"});
+  EXPECT_EQ(curl.Wait(30s), 0) << curl.Stderr();
+  EXPECT_EQ(SampleValue(curl.Stdout(), "pg_up"), 1);
   pgtally.Signal(SIGTERM);
   EXPECT_EQ(pgtally.Wait(10s), 0);
 }

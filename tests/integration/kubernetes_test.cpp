@@ -16,6 +16,7 @@
 #include "http_client.h"
 #include "os_util.h"
 #include "pg_server.h"
+#include "pgtally/http/basic_auth.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -30,21 +31,8 @@ using namespace std::chrono_literals;
 const std::string kExample = PGTALLY_SOURCE_DIR "/deploy/kubernetes/overlays/example";
 
 std::string Base64Decode(const std::string& text) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  for (const char c : text) {
-    const auto index = kAlphabet.find(c);
-    if (index == std::string::npos) continue;  // padding, line breaks
-    bits = (bits << 6) | static_cast<unsigned>(index);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<char>((bits >> count) & 0xff));
-    }
-  }
+  EXPECT_TRUE(DecodeBase64(text, out)) << text;
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "pgtally/collect/target.h"
 #include "pgtally/config/collector_spec.h"
 #include "pgtally/config/exporter_config.h"
+#include "pgtally/config/web_config.h"
 
 namespace pgtally {
 
@@ -16,6 +17,7 @@ struct ExporterSetup {
   ExporterConfig config;
   std::vector<CollectorSpec> collectors;
   TargetOptions target;
+  WebConfig web;  // from --web.config.file; read at start-up only
 };
 
 // Reads the config file and the collector files that flags and environment name, applies the

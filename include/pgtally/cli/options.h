@@ -20,6 +20,8 @@ struct Flags {
   std::optional<std::string> password_file;
   std::optional<std::string> watch_interval;
   std::optional<std::string> shutdown_timeout;
+  std::optional<std::string> web_config_file;
+  bool unauthenticated_probes = false;
   std::optional<bool> builtin_collectors;
   std::vector<std::string> collector_paths;
   std::vector<std::string> disabled_collectors;

@@ -7,6 +7,7 @@
 
 #include "pgtally/collect/exporter.h"
 #include "pgtally/config/duration.h"
+#include "pgtally/config/web_config.h"
 
 namespace pgtally {
 
@@ -16,6 +17,10 @@ struct HttpOptions {
   Millis default_scrape_timeout{
       10000};  // when the request has no X-Prometheus-Scrape-Timeout-Seconds
   int threads = 8;
+  // From the web config file: HTTPS instead of HTTP, and basic authentication when there are
+  // users. With `unauthenticated_probes`, /healthz and /readyz answer without credentials.
+  WebConfig web = {};
+  bool unauthenticated_probes = false;
 };
 
 // The HTTP endpoints, served by CivetWeb: the telemetry path, / (a landing page), /healthz
@@ -24,7 +29,8 @@ struct HttpOptions {
 // scrape timeout are honoured. Serving starts in the constructor and stops in the destructor.
 class HttpServer {
  public:
-  // Throws std::runtime_error when it cannot listen (address in use, bad address).
+  // Throws std::runtime_error when it cannot listen (address in use, bad address) or the TLS
+  // settings are unusable.
   HttpServer(const HttpOptions& options, Exporter& exporter);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
