@@ -286,6 +286,18 @@ void PgServer::Pause() {
   for (const pid_t pid : ServerPids()) kill(pid, SIGSTOP);
 }
 
+void PgServer::Crash() {
+  const std::vector<pid_t> pids = ServerPids();
+  if (pids.empty()) throw std::runtime_error("Crash: no PostgreSQL running in " + dir_);
+  for (const pid_t pid : pids) kill(pid, SIGKILL);
+  // Until every one of them is reaped: a new postmaster refuses to start while the old one's
+  // pid (even a zombie's) or its shared memory is still around.
+  for (const pid_t pid : pids) {
+    for (int i = 0; i < 10000 && kill(pid, 0) == 0; ++i) usleep(1000);
+  }
+  running_ = false;
+}
+
 void PgServer::Resume() {
   const std::vector<pid_t> pids = ServerPids();
   // Backends first, so that the postmaster wakes up to a running server.

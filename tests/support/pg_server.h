@@ -52,6 +52,9 @@ class PgServer {
   // handshakes but nothing ever answers, which is how a hung host or network looks to a client.
   void Pause();
   void Resume();
+  // SIGKILL to the postmaster and every backend, as the OOM killer or a power cut would do it.
+  // Start() brings it back through crash recovery.
+  void Crash();
   // Promotes a standby to primary and waits until it has left recovery.
   void Promote();
 

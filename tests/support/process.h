@@ -20,6 +20,7 @@ class Process {
   Process& operator=(const Process&) = delete;
 
   void Signal(int signal) const;
+  pid_t pid() const { return pid_; }
   // The exit code, or -1 if it did not exit within `limit` (or died of a signal).
   int Wait(std::chrono::milliseconds limit);
   std::string Stdout() const;

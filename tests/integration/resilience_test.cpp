@@ -1,0 +1,191 @@
+// Faults a production exporter meets, each against real processes: the database killed or its
+// backend terminated in the middle of a scrape, its connection slots exhausted, a crowd of
+// concurrent scrapes, oversized requests, and a query that returns a million rows. Every scrape
+// must answer within its deadline, say what happened, and recover by itself.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <future>
+#include <thread>
+
+#include "http_client.h"
+#include "os_util.h"
+#include "pg_client.h"
+#include "pg_server.h"
+#include "process.h"
+#include "temp_dir.h"
+#include "test_exporter.h"
+
+namespace pgtally::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+const std::string kBinary = PGTALLY_BINARY;
+
+std::string SleepCollector(const std::string& name, int seconds) {
+  return "version: 1\ncollectors:\n  - name: " + name +
+         "\n    help: Sleeps.\n    timeout: 60s\n    query: SELECT 1 AS v FROM pg_sleep(" +
+         std::to_string(seconds) + ")\n    values: [{column: v, type: gauge}]\n";
+}
+
+// Waits until a backend of `pg` runs a statement containing `text`.
+bool Running(const PgServer& pg, const std::string& text) {
+  return Eventually(
+      [&] {
+        return pg.QueryValue(
+                   "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                   "query LIKE '%" +
+                   text + "%' AND pid <> pg_backend_pid()") != "0";
+      },
+      10s);
+}
+
+long PeakRssKib(pid_t pid) {
+  const std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
+  const auto at = status.find("VmHWM:");
+  return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
+}
+
+TEST(Resilience, DatabaseKilledMidScrapeAnswersAndRecovers) {
+  PgServer pg(PgServer::Options{.pg_stat_statements = false});
+  auto exporter = MakeExporter(pg.Dsn(), SleepCollector("sleepy", 3));
+  auto scrape = std::async(std::launch::async, [&] { return ScrapeBody(*exporter, 20000ms); });
+  ASSERT_TRUE(Running(pg, "pg_sleep(3)"));
+  const auto killed = std::chrono::steady_clock::now();
+  pg.Crash();
+  const auto body = scrape.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 5s);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"sleepy\"}"), 0);
+  EXPECT_EQ(SampleValue(
+                body, "pgtally_collector_errors_total{class=\"connection\",collector=\"sleepy\"}"),
+            1);
+  EXPECT_EQ(SampleValue(ScrapeBody(*exporter, 5000ms), "pg_up"), 0);
+
+  pg.Start();  // crash recovery
+  EXPECT_TRUE(
+      Eventually([&] { return SampleValue(ScrapeBody(*exporter, 8000ms), "pg_up") == 1; }, 40s));
+}
+
+TEST(Resilience, TerminatedBackendFailsOneCollectorOnce) {
+  auto& pg = SharedPgServer();
+  auto exporter = MakeExporter(pg.Dsn(), SleepCollector("terminated", 2));
+  auto scrape = std::async(std::launch::async, [&] { return ScrapeBody(*exporter, 20000ms); });
+  ASSERT_TRUE(Running(pg, "pg_sleep(2)"));
+  pg.Exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE "
+      "'%pg_sleep(2)%' AND pid <> pg_backend_pid()");
+  const auto body = scrape.get();
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"terminated\"}"), 0);
+  // The next scrape connects again and succeeds.
+  const auto next = ScrapeBody(*exporter, 20000ms);
+  EXPECT_EQ(SampleValue(next, "pg_up"), 1);
+  EXPECT_EQ(SampleValue(next, "pgtally_collector_success{collector=\"terminated\"}"), 1);
+}
+
+TEST(Resilience, ExhaustedConnectionSlotsAreReportedThenRecovered) {
+  PgServer pg(PgServer::Options{
+      .pg_stat_statements = false,
+      .extra_conf = {"max_connections = 6", "superuser_reserved_connections = 1"}});
+  pg.Exec("CREATE ROLE monitor LOGIN IN ROLE pg_monitor; CREATE ROLE app LOGIN");
+  const std::string base = "host=127.0.0.1 port=" + std::to_string(pg.port()) + " dbname=postgres";
+  // The application takes every slot a non-superuser may have.
+  std::vector<Conn> hogs;
+  for (int i = 0; i < 5; ++i) hogs.push_back(Connect(base + " user=app"));
+  EXPECT_THROW(Connect(base + " user=app"), std::runtime_error);
+
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--no-collectors.builtin",
+                   "--collectors.path", PGTALLY_SOURCE_DIR "/queries/activity.yaml"},
+                  {"DATA_SOURCE_NAME=" + base + " user=monitor"});
+  const auto url = PgtallyUrl(process);
+  ASSERT_FALSE(url.empty()) << process.Stderr();
+  EXPECT_EQ(SampleValue(HttpGet(url + "/metrics").body, "pg_up"), 0);
+  // PostgreSQL words it by who may still connect: "too many clients already", or "remaining
+  // connection slots are reserved ..." when only superuser slots are left.
+  EXPECT_TRUE(process.WaitForStderr("connection slots are reserved", 5s) ||
+              process.WaitForStderr("too many clients", 1s))
+      << process.Stderr();
+
+  hogs.pop_back();
+  EXPECT_TRUE(
+      Eventually([&] { return SampleValue(HttpGet(url + "/metrics").body, "pg_up") == 1; }, 30s));
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+}
+
+TEST(Resilience, FiftyConcurrentScrapesAllAnswer) {
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
+                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const auto url = PgtallyUrl(process);
+  ASSERT_FALSE(url.empty()) << process.Stderr();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<HttpResponse>> scrapes;
+  for (int i = 0; i < 50; ++i) {
+    scrapes.push_back(std::async(std::launch::async, [&] { return HttpGet(url + "/metrics"); }));
+  }
+  int answered = 0;
+  for (auto& scrape : scrapes) {
+    const auto response = scrape.get();
+    answered += response.status == 200 && SampleValue(response.body, "pg_up") == 1;
+  }
+  EXPECT_EQ(answered, 50);
+  // Coalesced into a few database runs, so the crowd costs about one scrape per worker round.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+  EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+}
+
+TEST(Resilience, OversizedRequestsAreRefused) {
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
+                  {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
+  const auto url = PgtallyUrl(process);
+  ASSERT_FALSE(url.empty()) << process.Stderr();
+  const auto huge = HttpGet(url + "/metrics", {"X-Padding: " + std::string(100'000, 'x')});
+  EXPECT_NE(huge.status, 200);
+  const auto long_path = HttpGet(url + "/" + std::string(100'000, 'a'));
+  EXPECT_NE(long_path.status, 200);
+  EXPECT_EQ(HttpGet(url + "/healthz").status, 200);  // and it still serves
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+}
+
+TEST(Resilience, AMillionRowsAreCappedAndMemoryStaysBounded) {
+  TempDir dir;
+  const auto file =
+      dir.Write("bomb.yaml",
+                "version: 1\ncollectors:\n  - name: bomb\n    help: A cardinality bomb.\n"
+                "    timeout: 60s\n    max_series: 5000\n"
+                "    query: SELECT g::text AS id, repeat('x', 40) AS pad, g AS v FROM "
+                "generate_series(1, 1000000) g\n    labels: [id, pad]\n"
+                "    values: [{column: v, type: gauge}]\n");
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--no-collectors.builtin",
+                   "--collectors.path", file, "--scrape.timeout=60s"},
+                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const auto url = PgtallyUrl(process);
+  ASSERT_FALSE(url.empty()) << process.Stderr();
+  for (int scrape = 0; scrape < 3; ++scrape) {
+    const auto body = HttpGet(url + "/metrics").body;
+    EXPECT_EQ(SampleValue(body, "pgtally_collector_series{collector=\"bomb\"}"), 5000);
+    EXPECT_EQ(LinesStartingWith(body, "bomb_v{").size(), 5000u);
+    EXPECT_EQ(
+        SampleValue(body, "pgtally_samples_dropped_total{collector=\"bomb\",reason=\"limit\"}"),
+        995000.0 * (scrape + 1));
+  }
+  const long peak = PeakRssKib(process.pid());
+  // libpq holds the whole result while it is read; pgtally adds only the capped series.
+  EXPECT_GT(peak, 0);
+#ifndef PGTALLY_SANITIZED
+  EXPECT_LT(peak, 400 * 1024) << "peak RSS " << peak << " KiB";
+#endif
+  std::printf("cardinality bomb: peak RSS %ld KiB after three scrapes of 1,000,000 rows\n", peak);
+  EXPECT_THAT(process.Stderr(), HasSubstr("collector over its series limit"));
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace pgtally::testing
