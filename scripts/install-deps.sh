@@ -23,6 +23,8 @@ test_packages=(
   prometheus curl procps util-linux
   # certificates and TLS handshakes in the HTTPS tests
   openssl
+  # libFuzzer (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
 )
 case ${1:-} in
   build) packages=("${build_packages[@]}") ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command and the body of CI: install what is needed, build with warnings as
-# errors, run every unit and integration test. Extra arguments go to ctest (e.g. -R unit).
+# errors, run every unit and integration test, then again with sanitizers, then the fuzzers.
+# Extra arguments go to ctest (e.g. -R unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -11,3 +12,12 @@ npm ci --prefix tests/kubernetes --no-audit --no-fund --loglevel=error
 bash scripts/build.sh
 # --no-tests=error: a build that registered no tests must fail, not pass quietly.
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j2 "$@"
+
+# Then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer and under
+# ThreadSanitizer, and the fuzzers for a bounded time. PGTALLY_QUICK=1 skips these (a local
+# edit-and-test loop); CI never does.
+if [[ ${PGTALLY_QUICK:-0} != 1 ]]; then
+  bash scripts/sanitize.sh address "$@"
+  bash scripts/sanitize.sh thread "$@"
+  bash scripts/fuzz.sh "${PGTALLY_FUZZ_SECONDS:-60}"
+fi

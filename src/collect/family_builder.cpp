@@ -37,6 +37,9 @@ std::optional<std::string> FamilyBuilder::Add(
   if (!missing.empty()) return fmt::format("the result has no column {}", missing);
 
   std::vector<prometheus::ClientMetric::Label> labels = extra_labels;
+  // Extra labels come from the database too (datname from pg_database, in a SQL_ASCII cluster
+  // any bytes at all): the fuzzer found one breaking the exposition's UTF-8.
+  for (auto& label : labels) label.value = SanitizeUtf8(label.value);
   labels.resize(extra_labels.size() + spec_.labels.size());
   std::string key;
   for (int row = 0; row < table.rows(); ++row) {

@@ -97,6 +97,16 @@ TEST(FamilyBuilder, LabelValuesAreEscapedAndMadeValidUtf8) {
                         "back\\\\slash\\nline\",type=\"caf\xC3\xA9 \xEF\xBF\xBD\"} 1024\n"));
 }
 
+TEST(FamilyBuilder, ExtraLabelsAreMadeValidUtf8Too) {
+  // Found by tests/fuzz/exposition_fuzz.cpp: a datname from a SQL_ASCII cluster.
+  FamilyBuilder builder(kSpec);
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{"a", "table", "1", std::nullopt, std::nullopt}});
+  ASSERT_FALSE(builder.Add(table, {{"datname", "sh\x88op"}}).has_value());
+  EXPECT_THAT(Serialize(builder.Take()),
+              HasSubstr("pg_t_size_bytes{datname=\"sh\xEF\xBF\xBDop\",name=\"a\",type=\"table\"}"));
+}
+
 TEST(FamilyBuilder, DuplicateRowsAreDroppedAndCounted) {
   FamilyBuilder builder(kSpec);
   MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},

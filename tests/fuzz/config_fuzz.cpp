@@ -1,0 +1,27 @@
+// libFuzzer target: arbitrary bytes as a collector file, a pgtally.yaml and a web config file.
+// Loading must never crash, hang or leak, whatever the input; every problem is a diagnostic.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "pgtally/config/collector_loader.h"
+#include "pgtally/config/exporter_config.h"
+#include "pgtally/config/web_config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto loaded = pgtally::ParseCollectorFile(text, "fuzz.yaml");
+  for (const auto& spec : loaded.collectors) {
+    // What a scrape asks of a spec: the query for a version, its arguments, its role.
+    for (const int version : {90600, 130000, 150000, 170000}) {
+      if (const auto* query = spec.QueryFor(version)) (void)spec.Arguments(*query);
+    }
+    (void)spec.RunsOn(true);
+  }
+  pgtally::ExporterConfig config;
+  (void)pgtally::ParseExporterConfig(text, "fuzz.yaml", config);
+  pgtally::WebConfig web;
+  (void)pgtally::ParseWebConfig(text, "fuzz.yaml", web);
+  return 0;
+}
