@@ -34,7 +34,7 @@ int Version(const std::string& name) {
 int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
 
 // Runs during every handshake: uses the certificate and key as they are on disk now. If they
-// cannot be read (say, half-way through a rotation), the context's last good pair serves.
+// cannot be read (say, half-way through a rotation), the pair loaded at start-up serves.
 int UseCurrentCertificate(SSL* ssl, void* arg) {
   const auto* files = static_cast<const TlsConfig*>(arg);
   if (SSL_use_certificate_chain_file(ssl, files->cert_file.c_str()) == 1 &&
