@@ -280,9 +280,14 @@ struct HttpServer::Impl {
       callbacks.external_ssl_ctx = ExternalSslContext;
       ports += "s";
     }
+    // CivetWeb gives each connection a worker thread until its request is answered, so slow
+    // clients (slowloris) can take every worker. Two limits bound the harm: more workers than a
+    // handful of slow clients can fill, and a request timeout that caps the time to receive the
+    // request headers, to complete a TLS handshake, and any stall while writing the response.
+    // Prometheus sends its request in one packet and reads promptly, so 5 s never bites it.
     const std::vector<std::string> civet_options = {
-        "listening_ports",    ports,   "num_threads",       std::to_string(options.threads),
-        "request_timeout_ms", "30000", "enable_keep_alive", "yes",
+        "listening_ports",    ports,  "num_threads",       std::to_string(options.threads),
+        "request_timeout_ms", "5000", "enable_keep_alive", "yes",
     };
     std::string error;
     startup_error = &error;

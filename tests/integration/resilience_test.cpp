@@ -1,11 +1,17 @@
 // Faults a production exporter meets, each against real processes: the database killed or its
 // backend terminated in the middle of a scrape, its connection slots exhausted, a crowd of
-// concurrent scrapes, oversized requests, and a query that returns a million rows. Every scrape
-// must answer within its deadline, say what happened, and recover by itself.
+// concurrent scrapes, slow clients, oversized requests, and a query that returns a million rows.
+// Every scrape must answer within its deadline, say what happened, and recover by itself.
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <future>
 #include <thread>
@@ -49,6 +55,65 @@ long PeakRssKib(pid_t pid) {
   const auto at = status.find("VmHWM:");
   return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
 }
+
+// Slowloris: clients that open a request and then send one more header line every 200 ms,
+// never finishing it, to hold the server's connection slots.
+class SlowClients {
+ public:
+  explicit SlowClients(int port) : port_(port) {
+    dripper_ = std::thread([this] {
+      while (!stop_) {
+        {
+          std::lock_guard lock(mutex_);
+          for (int fd : fds_) {
+            // MSG_NOSIGNAL: the server closing on us is the expected outcome, not a crash.
+            (void)send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+          }
+        }
+        std::this_thread::sleep_for(200ms);
+      }
+    });
+  }
+  ~SlowClients() {
+    stop_ = true;
+    dripper_.join();
+    for (int fd : fds_) close(fd);
+  }
+
+  void Open(int count) {
+    for (int i = 0; i < count; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<uint16_t>(port_));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+      const std::string start = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+      ASSERT_EQ(send(fd, start.data(), start.size(), MSG_NOSIGNAL),
+                static_cast<ssize_t>(start.size()));
+      std::lock_guard lock(mutex_);
+      fds_.push_back(fd);
+    }
+  }
+
+  // How many of them the server has answered or hung up on.
+  int CutOff() {
+    std::lock_guard lock(mutex_);
+    int cut = 0;
+    for (int fd : fds_) {
+      pollfd readable{fd, POLLIN, 0};
+      cut += poll(&readable, 1, 0) == 1;
+    }
+    return cut;
+  }
+
+ private:
+  int port_;
+  std::mutex mutex_;
+  std::vector<int> fds_;
+  std::atomic<bool> stop_ = false;
+  std::thread dripper_;
+};
 
 TEST(Resilience, DatabaseKilledMidScrapeAnswersAndRecovers) {
   PgServer pg(PgServer::Options{.pg_stat_statements = false});
@@ -134,6 +199,36 @@ TEST(Resilience, FiftyConcurrentScrapesAllAnswer) {
   EXPECT_EQ(answered, 50);
   // Coalesced into a few database runs, so the crowd costs about one scrape per worker round.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+  EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
+  process.Signal(SIGTERM);
+  EXPECT_EQ(process.Wait(10s), 0);
+}
+
+TEST(Resilience, SlowClientsDelayScrapesOnlyBoundedly) {
+  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
+                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const auto url = PgtallyUrl(process);
+  ASSERT_FALSE(url.empty()) << process.Stderr();
+  SlowClients slow(std::stoi(url.substr(url.rfind(':') + 1)));
+
+  // Fewer slow clients than connection workers (32): scrapes do not notice them.
+  slow.Open(24);
+  std::this_thread::sleep_for(500ms);
+  auto scrape = HttpGet(url + "/metrics");
+  EXPECT_EQ(scrape.status, 200);
+  EXPECT_EQ(SampleValue(scrape.body, "pg_up"), 1);
+  EXPECT_LT(scrape.seconds, 3.0);
+
+  // More than the workers: a scrape waits at most until the request timeout (5 s) cuts the
+  // slow ones off, however long they keep dripping.
+  slow.Open(24);
+  std::this_thread::sleep_for(500ms);
+  scrape = HttpGet(url + "/metrics");
+  EXPECT_EQ(scrape.status, 200);
+  EXPECT_EQ(SampleValue(scrape.body, "pg_up"), 1);
+  EXPECT_LT(scrape.seconds, 9.0);
+  EXPECT_TRUE(Eventually([&] { return slow.CutOff() == 48; }, 15s)) << slow.CutOff();
+  std::printf("slowloris: with 48 dripping clients a scrape took %.2f s\n", scrape.seconds);
   EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
   process.Signal(SIGTERM);
   EXPECT_EQ(process.Wait(10s), 0);

@@ -15,8 +15,8 @@ struct HttpOptions {
   std::string listen_address = ":9187";  // [host]:port; port 0 picks a free one
   std::string telemetry_path = "/metrics";
   Millis default_scrape_timeout{
-      10000};  // when the request has no X-Prometheus-Scrape-Timeout-Seconds
-  int threads = 8;
+      10000};        // when the request has no X-Prometheus-Scrape-Timeout-Seconds
+  int threads = 32;  // connections served at once; ~40 KiB each when busy
   // From the web config file: HTTPS instead of HTTP, and basic authentication when there are
   // users. With `unauthenticated_probes`, /healthz and /readyz answer without credentials.
   WebConfig web = {};
