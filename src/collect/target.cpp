@@ -213,13 +213,13 @@ const std::vector<std::string>& Target::Databases(Clock::time_point deadline) {
 }
 
 pg::QueryOutcome Target::Query(pg::Connection& conn, const CollectorSpec& spec,
-                               const QueryVariant& query, Millis timeout) {
+                               const QueryVariant& query, Millis timeout, const pg::RowSink& sink) {
   if (type_ == TargetType::kPgBouncer) {
     // No transactions and no statement_timeout on the admin console: the client deadline is all.
-    return conn.Exec(query.sql, Clock::now() + timeout);
+    return conn.Exec(query.sql, Clock::now() + timeout, &sink);
   }
   return conn.ExecReadOnly(query.sql, spec.Arguments(query), timeout, options_.lock_timeout,
-                           Clock::now() + timeout + kClientGrace);
+                           Clock::now() + timeout + kClientGrace, &sink);
 }
 
 void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datname,
@@ -283,27 +283,40 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   }
   const Millis statement_timeout =
       std::min(spec.timeout.value_or(options_.default_timeout), budget);
-  auto outcome = Query(*conn, spec, query, statement_timeout);
+
+  // Rows stream into the builder one at a time, so a query returning millions of rows costs
+  // memory only for the series kept (max_series), not for the whole result.
+  FamilyBuilder builder(spec);
+  std::vector<prometheus::ClientMetric::Label> extra_labels;
+  if (spec.scope == Scope::kDatabase) extra_labels.push_back({"datname", datname_label});
+  bool first_row = true;
+  std::optional<std::string> mapping_error;
+  const pg::RowSink sink = [&](const pg::Rows& row) {
+    const RowsTable table(row);
+    if (first_row) {
+      first_row = false;
+      mapping_error = builder.Begin(table, extra_labels);
+      if (!spec.omitted_rows_column.empty()) {
+        if (const int column = table.Column(spec.omitted_rows_column); column >= 0) {
+          fragment.omitted = ParsePgNumber(table.Get(0, column).value_or("")).value_or(0);
+        }
+      }
+    }
+    if (!mapping_error) builder.AddRow(table, 0);
+  };
+  auto outcome = Query(*conn, spec, query, statement_timeout, sink);
   if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
   if (spec.optional) NoteAvailability(spec, datname_label, nullptr);
+  // With no rows the columns are still checked, on the empty result.
+  if (first_row) mapping_error = builder.Begin(RowsTable(*outcome.rows), extra_labels);
+  if (mapping_error) return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "", *mapping_error});
   if (!spec.omitted_rows_column.empty()) {
-    const int column = outcome.rows->Column(spec.omitted_rows_column);
-    if (column < 0) {
+    if (outcome.rows->Column(spec.omitted_rows_column) < 0) {
       return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "",
                                          "omitted_rows_column \"" + spec.omitted_rows_column +
                                              "\" is not in the result"});
     }
-    fragment.omitted = 0;
-    if (outcome.rows->rows() > 0 && !outcome.rows->IsNull(0, column)) {
-      fragment.omitted = ParsePgNumber(outcome.rows->Get(0, column)).value_or(0);
-    }
-  }
-
-  FamilyBuilder builder(spec);
-  std::vector<prometheus::ClientMetric::Label> extra_labels;
-  if (spec.scope == Scope::kDatabase) extra_labels.push_back({"datname", datname_label});
-  if (auto mapping_error = builder.Add(RowsTable(*outcome.rows), extra_labels)) {
-    return fail(ErrorClass::kMapping, {pg::Error::Kind::kSql, "", *mapping_error});
+    fragment.omitted = fragment.omitted.value_or(0);
   }
   const auto& drops = builder.drops();
   const auto count = [&](DropReason reason, std::size_t dropped) {

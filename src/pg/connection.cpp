@@ -124,8 +124,9 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline,
   return std::nullopt;
 }
 
-QueryOutcome Connection::Await(Clock::time_point deadline) {
+QueryOutcome Connection::Await(Clock::time_point deadline, const RowSink* sink) {
   PGconn* conn = conn_.get();
+  if (sink && !PQsetSingleRowMode(conn)) sink = nullptr;  // cannot fail right after sending
   std::optional<Error> first_error;
   ResultPtr last;
   while (true) {
@@ -152,7 +153,10 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
     ResultPtr result(PQgetResult(conn));
     if (!result) break;
     const auto status = PQresultStatus(result.get());
-    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+    if (status == PGRES_SINGLE_TUPLE) {
+      // Each row is freed as soon as the sink has seen it.
+      if (!first_error) (*sink)(Rows(std::move(result)));
+    } else if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
       last = std::move(result);
     } else if (!first_error) {
       const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
@@ -179,18 +183,19 @@ QueryOutcome Connection::Await(Clock::time_point deadline) {
   return {Rows(std::move(last)), {}};
 }
 
-QueryOutcome Connection::Exec(std::string_view sql, Clock::time_point deadline) {
+QueryOutcome Connection::Exec(std::string_view sql, Clock::time_point deadline,
+                              const RowSink* sink) {
   if (!connected()) return {std::nullopt, Fail(Error::Kind::kConnection, "not connected")};
   if (!PQsendQuery(conn_.get(), std::string(sql).c_str())) {
     return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   }
-  return Await(deadline);
+  return Await(deadline, sink);
 }
 
 QueryOutcome Connection::ExecReadOnly(std::string_view sql,
                                       const std::vector<std::string>& arguments,
                                       Millis statement_timeout, Millis lock_timeout,
-                                      Clock::time_point deadline) {
+                                      Clock::time_point deadline, const RowSink* sink) {
   const auto begin = fmt::format(
       "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
       std::max<long long>(1, statement_timeout.count()),
@@ -205,7 +210,7 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql,
                          nullptr, values.data(), nullptr, nullptr, 0)) {
     outcome = {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   } else {
-    outcome = Await(deadline);
+    outcome = Await(deadline, sink);
   }
   if (connected()) {
     // A failed ROLLBACK leaves the connection unusable; close it so the next scrape reconnects.

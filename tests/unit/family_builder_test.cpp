@@ -147,6 +147,35 @@ TEST(FamilyBuilder, SeriesLimitDropsTheRest) {
   EXPECT_EQ(builder.drops().limit, 4u);
 }
 
+TEST(FamilyBuilder, StreamedRowsMatchAWholeTable) {
+  const std::vector<std::string> columns = {"name", "kind", "size_kb", "reads", "ratio"};
+  const std::vector<std::vector<std::optional<std::string>>> rows = {
+      {"a", "t", "1", "1", "1"}, {"a", "t", "1", "1", "1"}, {"b", "t", "2", "2", std::nullopt}};
+  FamilyBuilder whole(kSpec);
+  ASSERT_FALSE(whole.Add(MemoryTable(columns, rows), {{"datname", "d"}}).has_value());
+  FamilyBuilder streamed(kSpec);
+  ASSERT_FALSE(streamed.Begin(MemoryTable(columns, {}), {{"datname", "d"}}).has_value());
+  for (const auto& row : rows) streamed.AddRow(MemoryTable(columns, {row}), 0);
+  EXPECT_EQ(streamed.series(), whole.series());
+  EXPECT_EQ(streamed.drops().duplicate, 3u);
+  EXPECT_EQ(streamed.drops().limit, whole.drops().limit);
+  EXPECT_EQ(Serialize(streamed.Take()), Serialize(whole.Take()));
+}
+
+TEST(FamilyBuilder, PastTheLimitRowsAreOnlyCounted) {
+  FamilyBuilder builder(kSpec);  // max_series: 5, three values per row
+  // Rows c repeat, but past the limit keys are no longer remembered: both count as the limit.
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"}, {{"a", "t", "1", "1", "1"},
+                                                                    {"b", "t", "1", "1", "1"},
+                                                                    {"a", "t", "1", "1", "1"},
+                                                                    {"c", "t", "1", "1", "1"},
+                                                                    {"c", "t", "1", "1", "1"}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_EQ(builder.series(), 5u);
+  EXPECT_EQ(builder.drops().duplicate, 3u);  // the second a, seen before the limit
+  EXPECT_EQ(builder.drops().limit, 1u + 3u + 3u);
+}
+
 TEST(FamilyBuilder, MissingColumnsAreAMappingError) {
   FamilyBuilder builder(kSpec);
   MemoryTable table({"name", "size_kb", "ratio"}, {{"a", "1", "1"}});

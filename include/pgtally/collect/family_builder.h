@@ -36,15 +36,22 @@ struct DropCounts {
 
 // Turns the rows of one collector into metric families, one per value column, in the order of
 // the spec. Rows from several databases can be added in turn (each with its own extra labels);
-// a repeated label set is dropped and counted rather than emitted twice.
+// a repeated label set is dropped and counted rather than emitted twice. Memory stays in
+// proportion to max_series however many rows come: past the limit rows are only counted.
 class FamilyBuilder {
  public:
   explicit FamilyBuilder(const CollectorSpec& spec);
 
-  // Adds every row of `table`. `extra_labels` (such as datname) come first on every series.
-  // Returns an error message, and adds nothing, when a declared column is missing.
+  // Starts the rows of one result, whose columns `table` has. `extra_labels` (such as datname)
+  // come first on every series. Returns an error message when a declared column is missing;
+  // AddRow must not be called then.
+  std::optional<std::string> Begin(const Table& table,
+                                   std::vector<prometheus::ClientMetric::Label> extra_labels);
+  // Adds one row of a table with the columns Begin saw: rows can be streamed one at a time.
+  void AddRow(const Table& table, int row);
+  // Begin, then every row of `table`.
   std::optional<std::string> Add(const Table& table,
-                                 const std::vector<prometheus::ClientMetric::Label>& extra_labels);
+                                 std::vector<prometheus::ClientMetric::Label> extra_labels);
 
   const DropCounts& drops() const { return drops_; }
   std::size_t series() const { return series_; }
@@ -53,6 +60,13 @@ class FamilyBuilder {
 
  private:
   const CollectorSpec& spec_;
+  // Set by Begin: the columns of the spec's labels and values, and the label set being filled,
+  // extra labels first.
+  std::vector<int> label_columns_;
+  std::vector<int> value_columns_;
+  std::vector<prometheus::ClientMetric::Label> labels_;
+  std::size_t extra_labels_ = 0;
+  std::string key_;
   std::vector<prometheus::MetricFamily> families_;
   std::unordered_set<std::string> seen_;
   DropCounts drops_;

@@ -88,8 +88,9 @@ class Target {
                                                         pg::Clock::time_point deadline);
   // The databases scope: database collectors visit, read again when the list is too old.
   const std::vector<std::string>& Databases(pg::Clock::time_point deadline);
+  // Runs a collector's query, streaming its rows to `sink`.
   pg::QueryOutcome Query(pg::Connection& conn, const CollectorSpec& spec, const QueryVariant& query,
-                         Millis timeout);
+                         Millis timeout, const pg::RowSink& sink);
   // Logs once when an optional collector becomes unavailable on a database, and when it is back.
   void NoteAvailability(const CollectorSpec& spec, const std::string& datname,
                         const pg::Error* error);

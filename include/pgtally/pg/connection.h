@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +60,12 @@ class Rows {
   ResultPtr result_;
 };
 
-// Rows, or the error that prevented them.
+// Receives a streamed statement's rows one at a time (rows() == 1), as they arrive, so that
+// no more than one row is held however large the result: libpq's single-row mode.
+using RowSink = std::function<void(const Rows& row)>;
+
+// Rows, or the error that prevented them. A streamed statement's rows went to its sink; these
+// then hold none, only the column names.
 struct QueryOutcome {
   std::optional<Rows> rows;
   Error error;
@@ -114,21 +120,25 @@ class Connection {
   bool connected() const;
   void Close() { conn_.reset(); }
 
-  // One statement with the simple query protocol, outside any transaction we open.
-  QueryOutcome Exec(std::string_view sql, Clock::time_point deadline);
+  // One statement with the simple query protocol, outside any transaction we open. With a
+  // `sink`, the rows stream to it.
+  QueryOutcome Exec(std::string_view sql, Clock::time_point deadline,
+                    const RowSink* sink = nullptr);
 
   // One statement through the extended protocol (which refuses multiple statements) inside
   // BEGIN READ ONLY with statement_timeout and lock_timeout set for that transaction only.
-  // `arguments` are bound as text to $1, $2, ...
+  // `arguments` are bound as text to $1, $2, ... With a `sink`, the rows stream to it; when the
+  // statement fails part way, the sink has seen some of them.
   QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
                             Millis statement_timeout, Millis lock_timeout,
-                            Clock::time_point deadline);
+                            Clock::time_point deadline, const RowSink* sink = nullptr);
 
   const ConnectOptions& options() const { return options_; }
 
  private:
   // Waits for the query in flight to finish; returns its last result or the first error.
-  QueryOutcome Await(Clock::time_point deadline);
+  // With a `sink`, switches to single-row mode and hands it every row.
+  QueryOutcome Await(Clock::time_point deadline, const RowSink* sink);
   Error Fail(Error::Kind kind, std::string message);
   enum class Wait { kReady, kTimeout, kError };
   Wait WaitForSocket(bool for_write, Clock::time_point deadline) const;
