@@ -4,10 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "config/yaml_reader.h"
 
@@ -415,14 +413,9 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
 }
 
 void LoadFile(const std::filesystem::path& path, LoadedCollectors& into) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) {
-    into.errors.push_back({{path.string(), 0, 0}, "cannot read the file"});
-    return;
-  }
-  auto loaded = ParseFile(text.str(), path.string());
+  const auto text = ReadConfigFile(path.string(), into.errors);
+  if (!text) return;
+  auto loaded = ParseFile(*text, path.string());
   for (auto& spec : loaded.collectors) into.collectors.push_back(std::move(spec));
   for (auto& error : loaded.errors) into.errors.push_back(std::move(error));
 }

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "config/yaml_reader.h"
 
@@ -122,11 +120,9 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
 }
 
 Diagnostics LoadExporterConfigFile(const std::string& path, ExporterConfig& config) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {{{path, 0, 0}, "cannot open the config file"}};
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseExporterConfig(text.str(), path, config);
+  Diagnostics errors;
+  const auto text = ReadConfigFile(path, errors);
+  return text ? ParseExporterConfig(*text, path, config) : errors;
 }
 
 }  // namespace pgtally

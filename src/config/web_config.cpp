@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "config/yaml_reader.h"
 
@@ -114,11 +112,9 @@ Diagnostics ParseWebConfig(std::string_view text, const std::string& filename, W
 }
 
 Diagnostics LoadWebConfigFile(const std::string& path, WebConfig& config) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {{{path, 0, 0}, "cannot open the web config file"}};
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseWebConfig(text.str(), path, config);
+  Diagnostics errors;
+  const auto text = ReadConfigFile(path, errors);
+  return text ? ParseWebConfig(*text, path, config) : errors;
 }
 
 }  // namespace pgtally

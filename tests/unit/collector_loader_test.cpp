@@ -1,5 +1,6 @@
 #include "pgtally/config/collector_loader.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -472,6 +473,49 @@ TEST(CollectorLoader, MissingPath) {
   const auto loaded = LoadCollectors({"/nonexistent/pgtally"});
   ASSERT_EQ(loaded.errors.size(), 1u);
   EXPECT_EQ(loaded.errors[0].ToString(), "/nonexistent/pgtally: no such file or directory");
+}
+
+TEST(CollectorLoader, LargeFilesLoadAndHugeOnesAreRefused) {
+  TempDir dir;
+  // 4,000 collectors in 3 MB: a big generated file, still a configuration.
+  std::string big = "version: 1\ncollectors:\n";
+  for (int i = 0; i < 4000; ++i) {
+    big += fmt::format(
+        "  - name: c{0}\n    help: Collector {0}. {1}\n    query: SELECT 1 AS v -- {1}\n"
+        "    values: [{{column: v, type: gauge}}]\n",
+        i, std::string(300, 'x'));
+  }
+  ASSERT_GT(big.size(), 2u << 20);
+  const auto loaded = LoadCollectors({dir.Write("big.yaml", big)});
+  EXPECT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  EXPECT_EQ(loaded.collectors.size(), 4000u);
+
+  // Past 16 MiB it is a mistake (a log, a dump): refused with the reason, without reading it all.
+  const auto huge = dir.Write("huge.yaml", "# " + std::string(17u << 20, 'x') + "\n");
+  auto refused = LoadCollectors({huge});
+  ASSERT_EQ(refused.errors.size(), 1u);
+  EXPECT_EQ(refused.errors[0].ToString(),
+            huge + ": the file is larger than 16 MiB; is it really a configuration file?");
+
+  // A device never ends: it is not read at all.
+  refused = LoadCollectors({"/dev/zero"});
+  ASSERT_EQ(refused.errors.size(), 1u);
+  EXPECT_EQ(refused.errors[0].ToString(), "/dev/zero: not a regular file");
+}
+
+TEST(CollectorLoader, NulBytesAndInvalidUtf8AreErrorsNotCrashes) {
+  TempDir dir;
+  const auto nul = dir.Write(
+      "nul.yaml", std::string("version: 1\ncollectors:\n  - name: a\0b\n    help: H.\n", 46));
+  auto loaded = LoadCollectors({nul});
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.errors.front().ToString(), HasSubstr(nul + ":"));
+  const auto latin1 = dir.Write("latin1.yaml",
+                                "version: 1\ncollectors:\n  - {name: caf\xe9, help: H., query: "
+                                "SELECT 1 AS v, values: [{column: v, type: gauge}]}\n");
+  loaded = LoadCollectors({latin1});
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.errors.front().ToString(), HasSubstr(latin1 + ":"));
 }
 
 std::string ReadFile(const std::string& path) {
