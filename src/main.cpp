@@ -96,6 +96,7 @@ int Run(int argc, char** argv) {
     http.web = setup.web;
     http.unauthenticated_probes = flags.unauthenticated_probes;
     server = std::make_unique<HttpServer>(http, exporter);
+    reloader.OnBasicAuthUsers([&server](const auto& users) { server->SetBasicAuthUsers(users); });
   } catch (const std::exception& e) {
     return Fail(e.what());
   }

@@ -32,6 +32,7 @@ ConfigReloader::ConfigReloader(Flags flags, Environment environment, const Expor
     : flags_(std::move(flags)),
       environment_(std::move(environment)),
       running_(running.config),
+      running_web_(running.web),
       exporter_(exporter),
       digest_(SetupFilesDigest(flags_, running_)) {}
 
@@ -53,6 +54,19 @@ void ConfigReloader::Reload(std::string_view cause) {
     return;
   }
   WarnAboutRestartOnlyChanges(running_, setup.config);
+  // The certificate and key files are read at every handshake, so renewals need nothing here;
+  // the other TLS settings shape the server's TLS context, built once.
+  if (running_web_.tls != setup.web.tls) {
+    spdlog::warn(
+        "setting changed but takes effect only after a restart: setting=tls_server_config "
+        "running_tls={} new_tls={}",
+        running_web_.tls.has_value(), setup.web.tls.has_value());
+  }
+  if (setup.web.basic_auth_users != running_web_.basic_auth_users) {
+    if (apply_users_) apply_users_(setup.web.basic_auth_users);
+    spdlog::info("basic authentication users changed: users={}", setup.web.basic_auth_users.size());
+    running_web_.basic_auth_users = setup.web.basic_auth_users;
+  }
   exporter_.Reload(std::move(setup.target), std::move(setup.collectors));
   running_ = std::move(setup.config);
   // The new config may name other files to watch.

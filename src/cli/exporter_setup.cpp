@@ -3,12 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <functional>
 #include <regex>
-#include <sstream>
 
 #include "pgtally/config/collector_loader.h"
+#include "pgtally/config/config_file.h"
 #include "pgtally/log/logging.h"
 #include "pgtally/pg/dsn.h"
 
@@ -91,16 +90,15 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
 std::string SetupFilesDigest(const Flags& flags, const ExporterConfig& config) {
   std::vector<std::string> files;
   if (flags.config_file) files.push_back(*flags.config_file);
+  if (flags.web_config_file) files.push_back(*flags.web_config_file);
   Diagnostics ignored;  // a path that cannot be read shows up when it is loaded
   const auto collector_files = CollectorFiles(CollectorPaths(config), ignored);
   files.insert(files.end(), collector_files.begin(), collector_files.end());
 
   std::string digest;
   for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    if (in) text << in.rdbuf();
-    digest += fmt::format("{}:{:x}\n", file, std::hash<std::string>{}(std::move(text).str()));
+    const auto text = ReadConfigFile(file, ignored);
+    digest += fmt::format("{}:{:x}\n", file, std::hash<std::string>{}(text.value_or("")));
   }
   return digest;
 }

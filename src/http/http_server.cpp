@@ -7,6 +7,7 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -81,7 +82,9 @@ struct RequestGate {
 // What every handler shares: the gate, and the authentication it asks for.
 struct HandlerContext {
   RequestGate gate;
-  std::unique_ptr<BasicAuth> auth;  // null: no authentication
+  // Null: no authentication. Replaced whole when the users change, which also forgets the
+  // verifications cached for the old ones.
+  std::atomic<std::shared_ptr<BasicAuth>> auth;
 };
 
 // A handler that turns every exception into a 500, because one escaping into CivetWeb's C code
@@ -105,8 +108,8 @@ class Handler : public CivetHandler {
     try {
       if (context_->gate.draining) {
         Respond(conn, 503, kTextType, "shutting down\n", head);
-      } else if (authenticate_ && context_->auth &&
-                 !context_->auth->Check(mg_get_header(conn, "Authorization"))) {
+      } else if (const auto auth = authenticate_ ? context_->auth.load() : nullptr;
+                 auth && !auth->Check(mg_get_header(conn, "Authorization"))) {
         Respond(conn, 401, kTextType, "unauthorized\n", head);
       } else {
         Serve(conn, head);
@@ -264,9 +267,7 @@ struct HttpServer::Impl {
         metrics(exporter, options.default_scrape_timeout),
         ready(exporter),
         landing(exporter, options.telemetry_path) {
-    if (!options.web.basic_auth_users.empty()) {
-      context.auth = std::make_unique<BasicAuth>(options.web.basic_auth_users);
-    }
+    SetBasicAuthUsers(options.web.basic_auth_users);
     for (Handler* handler : std::initializer_list<Handler*>{&metrics, &landing}) {
       handler->set_context(&context, true);
     }
@@ -308,6 +309,10 @@ struct HttpServer::Impl {
     server->addHandler("/", landing);
   }
 
+  void SetBasicAuthUsers(const std::map<std::string, std::string>& users) {
+    context.auth = users.empty() ? nullptr : std::make_shared<BasicAuth>(users);
+  }
+
   std::optional<TlsConfig> tls;  // read by every handshake
   HandlerContext context;
   CivetCallbacks callbacks;
@@ -324,6 +329,10 @@ HttpServer::HttpServer(const HttpOptions& options, Exporter& exporter)
 HttpServer::~HttpServer() = default;
 
 std::vector<int> HttpServer::ports() const { return impl_->server->getListeningPorts(); }
+
+void HttpServer::SetBasicAuthUsers(const std::map<std::string, std::string>& users) {
+  impl_->SetBasicAuthUsers(users);
+}
 
 bool HttpServer::Drain(std::chrono::steady_clock::time_point deadline) {
   impl_->context.gate.draining = true;

@@ -164,6 +164,30 @@ TEST_F(WebSecurity, ProbesNeedCredentialsUnlessToldOtherwise) {
       "200");
 }
 
+TEST_F(WebSecurity, ReloadedUsersApplyAtOnceAndTlsChangesAskForARestart) {
+  const auto port = Start("basic_auth_users:\n  " + std::string(kUser) + ": " + kHash + "\n",
+                          {"--config.watch-interval=1s"});
+  const std::string url = "http://127.0.0.1:" + port + "/metrics";
+  const auto as = [&](const std::string& user) {
+    return Curl({"-u", user + ":" + kPassword, url}).status;
+  };
+  EXPECT_EQ(as(kUser), "200");  // and now cached as verified
+
+  // The user is renamed (say, a leaked account replaced): the change is seen on disk, and the
+  // old user is out at once, cache and all, with no restart.
+  config_dir_.Write("web.yaml", "basic_auth_users:\n  bob: " + std::string(kHash) + "\n");
+  ASSERT_TRUE(process_->WaitForStderr("basic authentication users changed", 10s))
+      << process_->Stderr();
+  EXPECT_EQ(as(kUser), "401");
+  EXPECT_EQ(as("bob"), "200");
+
+  // Turning TLS on needs a new listener: said, not half done.
+  config_dir_.Write("web.yaml", TlsConfig() + "basic_auth_users:\n  bob: " + kHash + "\n");
+  process_->Signal(SIGHUP);
+  ASSERT_TRUE(process_->WaitForStderr("setting=tls_server_config", 10s)) << process_->Stderr();
+  EXPECT_EQ(as("bob"), "200");
+}
+
 TEST_F(WebSecurity, ClientCertificatesAreVerified) {
   const auto port =
       Start(TlsConfig("  client_auth_type: RequireAndVerifyClientCert\n"

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -20,6 +22,11 @@ class ConfigReloader {
   ConfigReloader(Flags flags, Environment environment, const ExporterSetup& running,
                  Exporter& exporter);
 
+  // Called with the basic authentication users of every successful reload that changes them.
+  void OnBasicAuthUsers(std::function<void(const std::map<std::string, std::string>&)> apply) {
+    apply_users_ = std::move(apply);
+  }
+
   // Loads the files again and, if they are valid, applies them from the next scrape on.
   void Reload(std::string_view cause);
   // Reloads if the files changed since the last load or attempt.
@@ -29,7 +36,9 @@ class ConfigReloader {
   Flags flags_;
   Environment environment_;
   ExporterConfig running_;
+  WebConfig running_web_;
   Exporter& exporter_;
+  std::function<void(const std::map<std::string, std::string>&)> apply_users_;
   std::string digest_;  // of the files at the last load or attempt
 };
 

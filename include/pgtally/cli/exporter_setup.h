@@ -17,7 +17,7 @@ struct ExporterSetup {
   ExporterConfig config;
   std::vector<CollectorSpec> collectors;
   TargetOptions target;
-  WebConfig web;  // from --web.config.file; read at start-up only
+  WebConfig web;  // from --web.config.file
 };
 
 // Reads the config file and the collector files that flags and environment name, applies the

@@ -25,6 +25,8 @@ struct TlsConfig {
   ClientAuth client_auth = ClientAuth::kNone;
   std::string min_version = "TLS12";  // TLS10 .. TLS13
   std::string max_version;            // empty: the newest the library has
+
+  bool operator==(const TlsConfig&) const = default;
 };
 
 // The web config file, in the shape of the Prometheus exporter-toolkit's --web.config.file, so

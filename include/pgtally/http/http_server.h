@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ class HttpServer {
 
   // The ports actually bound, in listening order (useful with port 0).
   std::vector<int> ports() const;
+
+  // Replaces the basic authentication users (none: no authentication), from the next request
+  // on, as a reloaded web config file asks. Thread-safe.
+  void SetBasicAuthUsers(const std::map<std::string, std::string>& users);
 
   // For shutdown: answers new requests with 503 and waits until the requests being served have
   // been answered, or `deadline` passes (then returns false). CivetWeb stops writing responses
