@@ -8,11 +8,13 @@
 #include <charconv>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "http/tls.h"
 #include "pgtally/http/basic_auth.h"
+#include "pgtally/http/gzip.h"
 #include "pgtally/log/logging.h"
 
 namespace pgtally {
@@ -38,15 +40,14 @@ const char* StatusText(int status) {
   }
 }
 
+// `extra_headers` are whole lines, each ending in CRLF.
 void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
-             bool head = false) {
-  mg_printf(
-      conn,
-      "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
-      "no-store\r\n%s\r\n",
-      status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
-      body.size(),
-      status == 401 ? "WWW-Authenticate: Basic realm=\"pgtally\", charset=\"UTF-8\"\r\n" : "");
+             bool head = false, std::string_view extra_headers = "") {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
+            "no-store\r\n%.*s\r\n",
+            status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
+            body.size(), static_cast<int>(extra_headers.size()), extra_headers.data());
   if (!head) mg_write(conn, body.data(), body.size());
 }
 
@@ -110,7 +111,8 @@ class Handler : public CivetHandler {
         Respond(conn, 503, kTextType, "shutting down\n", head);
       } else if (const auto auth = authenticate_ ? context_->auth.load() : nullptr;
                  auth && !auth->Check(mg_get_header(conn, "Authorization"))) {
-        Respond(conn, 401, kTextType, "unauthorized\n", head);
+        Respond(conn, 401, kTextType, "unauthorized\n", head,
+                "WWW-Authenticate: Basic realm=\"pgtally\", charset=\"UTF-8\"\r\n");
       } else {
         Serve(conn, head);
       }
@@ -138,11 +140,33 @@ class MetricsHandler final : public Handler {
     const auto budget =
         ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout_);
     const auto output = exporter_.Scrape(budget);
-    Respond(conn, 200, kExpositionType, output->body, head);
+    if (AcceptsGzip(mg_get_header(conn, "Accept-Encoding"))) {
+      if (const auto compressed = Compressed(output)) {
+        Respond(conn, 200, kExpositionType, *compressed, head,
+                "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+        return;
+      }
+    }
+    Respond(conn, 200, kExpositionType, output->body, head, "Vary: Accept-Encoding\r\n");
+  }
+
+  // The gzip form of `output`, compressed once however many coalesced requests share it.
+  std::shared_ptr<const std::string> Compressed(const std::shared_ptr<const ScrapeOutput>& output) {
+    std::lock_guard lock(gzip_mutex_);
+    if (gzip_for_.lock() != output) {
+      auto compressed = Gzip(output->body);
+      if (!compressed) return nullptr;
+      gzip_body_ = std::make_shared<const std::string>(std::move(*compressed));
+      gzip_for_ = output;
+    }
+    return gzip_body_;
   }
 
   Exporter& exporter_;
   Millis default_timeout_;
+  std::mutex gzip_mutex_;
+  std::weak_ptr<const ScrapeOutput> gzip_for_;
+  std::shared_ptr<const std::string> gzip_body_;
 };
 
 class HealthHandler final : public Handler {

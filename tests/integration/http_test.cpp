@@ -50,6 +50,20 @@ TEST_F(HttpTest, LandingHealthAndReadiness) {
   EXPECT_EQ(HttpGet(base_ + "/metricsx").status, 404);
 }
 
+TEST_F(HttpTest, GzipWhenTheClientAcceptsIt) {
+  // Prometheus sends "Accept-Encoding: gzip"; the Prometheus server tests read such responses.
+  const auto plain = HttpGet(base_ + "/metrics");
+  const auto compressed = HttpGet(base_ + "/metrics", {"Accept-Encoding: gzip"});
+  ASSERT_EQ(compressed.status, 200);
+  ASSERT_GT(compressed.body.size(), 2u);
+  EXPECT_EQ(compressed.body.substr(0, 2), "\x1f\x8b");  // the gzip magic
+  EXPECT_LT(compressed.body.size() * 4, plain.body.size());
+  std::printf("gzip: %zu bytes of exposition sent as %zu\n", plain.body.size(),
+              compressed.body.size());
+  const auto refused = HttpGet(base_ + "/metrics", {"Accept-Encoding: gzip;q=0"});
+  EXPECT_EQ(SampleValue(refused.body, "pg_up"), 1);
+}
+
 TEST_F(HttpTest, ExpositionPassesPromtool) {
   const auto response = HttpGet(base_ + "/metrics");
   ASSERT_EQ(response.status, 200);
