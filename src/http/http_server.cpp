@@ -84,8 +84,19 @@ struct RequestGate {
 struct HandlerContext {
   RequestGate gate;
   // Null: no authentication. Replaced whole when the users change, which also forgets the
-  // verifications cached for the old ones.
-  std::atomic<std::shared_ptr<BasicAuth>> auth;
+  // verifications cached for the old ones. (A mutex, not std::atomic<std::shared_ptr>, whose
+  // libstdc++ 12 implementation ThreadSanitizer cannot see through.)
+  std::shared_ptr<BasicAuth> Auth() const {
+    std::lock_guard lock(auth_mutex);
+    return auth;
+  }
+  void SetAuth(std::shared_ptr<BasicAuth> to) {
+    std::lock_guard lock(auth_mutex);
+    auth = std::move(to);
+  }
+
+  mutable std::mutex auth_mutex;
+  std::shared_ptr<BasicAuth> auth;
 };
 
 // A handler that turns every exception into a 500, because one escaping into CivetWeb's C code
@@ -109,7 +120,7 @@ class Handler : public CivetHandler {
     try {
       if (context_->gate.draining) {
         Respond(conn, 503, kTextType, "shutting down\n", head);
-      } else if (const auto auth = authenticate_ ? context_->auth.load() : nullptr;
+      } else if (const auto auth = authenticate_ ? context_->Auth() : nullptr;
                  auth && !auth->Check(mg_get_header(conn, "Authorization"))) {
         Respond(conn, 401, kTextType, "unauthorized\n", head,
                 "WWW-Authenticate: Basic realm=\"pgtally\", charset=\"UTF-8\"\r\n");
@@ -334,7 +345,7 @@ struct HttpServer::Impl {
   }
 
   void SetBasicAuthUsers(const std::map<std::string, std::string>& users) {
-    context.auth = users.empty() ? nullptr : std::make_shared<BasicAuth>(users);
+    context.SetAuth(users.empty() ? nullptr : std::make_shared<BasicAuth>(users));
   }
 
   std::optional<TlsConfig> tls;  // read by every handshake

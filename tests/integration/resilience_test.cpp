@@ -231,7 +231,7 @@ TEST(Resilience, SlowClientsDelayScrapesOnlyBoundedly) {
   std::printf("slowloris: with 48 dripping clients a scrape took %.2f s\n", scrape.seconds);
   EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
   process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0);
+  EXPECT_EQ(process.Wait(10s), 0) << process.Stderr();
 }
 
 TEST(Resilience, OversizedRequestsAreRefused) {
