@@ -21,6 +21,7 @@
 #include "pg_client.h"
 #include "pg_server.h"
 #include "process.h"
+#include "promtool.h"
 #include "temp_dir.h"
 #include "test_exporter.h"
 
@@ -260,6 +261,48 @@ TEST(Resilience, AQueryFailingPartWayThroughItsRowsEmitsNone) {
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"partial\"}"), 0);
   EXPECT_TRUE(LinesStartingWith(body, "partial_v").empty());
   EXPECT_EQ(SampleValue(body, "pg_up"), 1);
+}
+
+TEST(Resilience, AwkwardLabelValuesAreEscaped) {
+  // Quotes, backslashes, a newline, non-ASCII text and a 1 MB value. (PostgreSQL text cannot
+  // hold NUL; the unit tests and the fuzzer feed those.)
+  auto exporter = MakeExporter(
+      SharedPgServer().Dsn(),
+      "version: 1\ncollectors:\n  - name: awkward\n    help: Text.\n"
+      "    query: SELECT * FROM (VALUES ('caf\u00e9 \u2603', 1), "
+      "(E'quote\" back\\\\slash\\nline', 2), (repeat('x', 1000000), 3)) AS t(name, v)\n"
+      "    labels: [name]\n    values: [{column: v, type: gauge}]\n");
+  const auto body = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"awkward\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "awkward_v{name=\"caf\u00e9 \u2603\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "awkward_v{name=\"quote\\\" back\\\\slash\\nline\"}"), 2);
+  EXPECT_EQ(SampleValue(body, "awkward_v{name=\"" + std::string(1000000, 'x') + "\"}"), 3);
+  EXPECT_EQ(PromtoolCheckMetrics(body), "");
+}
+
+TEST(Resilience, InvalidUtf8InTheDatabaseFailsOnlyItsCollector) {
+  // A SQL_ASCII database holds any bytes. pgtally asks for UTF-8, so the server itself refuses
+  // to send invalid text: the collector fails with that reason, the rest of the scrape stands.
+  const auto& pg = SharedPgServer();
+  pg.Exec(
+      "CREATE DATABASE bytes ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+      "TEMPLATE template0");
+  pg.Exec("CREATE TABLE names AS SELECT E'caf\\xe9' AS name, 1 AS v", "bytes");
+  auto exporter = MakeExporter(pg.Dsn("bytes"),
+                               "version: 1\ncollectors:\n  - name: latin\n    help: Bytes.\n"
+                               "    query: SELECT name, v FROM names\n    labels: [name]\n"
+                               "    values: [{column: v, type: gauge}]\n"
+                               "  - name: fine\n    help: Fine.\n    query: SELECT 1 AS v\n"
+                               "    values: [{column: v, type: gauge}]\n");
+  const auto body = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"latin\"}"), 0);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"sql\",collector=\"latin\"}"),
+            1);
+  EXPECT_EQ(SampleValue(body, "fine_v"), 1);
+  EXPECT_EQ(SampleValue(body, "pg_up"), 1);
+  EXPECT_EQ(PromtoolCheckMetrics(body), "");
+  exporter.reset();
+  pg.Exec("DROP DATABASE bytes");
 }
 
 TEST(Resilience, AMillionRowsAreCappedAndMemoryStaysBounded) {
