@@ -81,6 +81,7 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   target.default_timeout = config.default_collector_timeout;
   target.lock_timeout = config.lock_timeout;
   target.discovery_interval = config.discovery_interval;
+  target.database_parallelism = config.database_parallelism;
   target.include_databases = CompileFilter(config.include_databases, "include", errors);
   target.exclude_databases = CompileFilter(config.exclude_databases, "exclude", errors);
   for (auto& error : errors) error = ScrubSecrets(error);

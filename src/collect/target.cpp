@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 #include "pgtally/collect/family_builder.h"
 #include "pgtally/collect/value_parser.h"
@@ -131,6 +133,7 @@ std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error)
     error = std::move(failure);
     return std::nullopt;
   }
+  std::lock_guard lock(state_mutex_);
   if (*password != last_password_) {
     AddSecret(*password);
     if (!last_password_.empty()) {
@@ -144,6 +147,7 @@ std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error)
 
 pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point deadline,
                                 std::optional<pg::Error>& error) {
+  // In the parallel phase every entry exists already (see Scrape), so this only reads the map.
   auto& db = databases_[dbname];
   if (!db) {
     db = std::make_unique<Database>(
@@ -226,6 +230,7 @@ void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datn
                               const pg::Error* error) {
   const auto key = std::make_pair(spec.name, datname);
   const std::string database = datname.empty() ? "-" : datname;
+  std::lock_guard lock(state_mutex_);
   if (error && unavailable_.insert(key).second) {
     spdlog::info(
         "optional collector unavailable, skipping it until it works: target={} collector={} "
@@ -251,6 +256,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   const auto cache_key = std::make_pair(spec.name, datname_label);
   const auto start = Clock::now();
   if (spec.cache_ttl.count() > 0) {
+    std::lock_guard lock(state_mutex_);
     if (auto it = cache_.find(cache_key); it != cache_.end() && start < it->second->expires) {
       return it->second->fragment;
     }
@@ -260,7 +266,10 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     fragment.error = error_class;
     // The database may have been dropped: read the list again on the next scrape.
-    if (error_class == ErrorClass::kConnection && !dbname.empty()) listed_at_.reset();
+    if (error_class == ErrorClass::kConnection && !dbname.empty()) {
+      std::lock_guard lock(state_mutex_);
+      listed_at_.reset();
+    }
     fragment.duration_seconds = SecondsSince(start);
     if (spec.optional && error_class == ErrorClass::kSql) {
       fragment.quiet = true;
@@ -337,6 +346,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   fragment.families = builder.Take();
   fragment.duration_seconds = SecondsSince(start);
   if (spec.cache_ttl.count() > 0) {
+    std::lock_guard lock(state_mutex_);
     cache_[cache_key] = std::make_unique<CacheEntry>(CacheEntry{start + spec.cache_ttl, fragment});
   }
   return fragment;
@@ -393,25 +403,67 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
           ? Databases(probe_deadline)
           : kNoDatabases;
 
-  for (const auto& spec : *collectors_) {
+  // Server collectors run in order on the DSN's connection. Database collectors then run on
+  // every database, each database on its own connection, several databases at once: a pool of
+  // database_parallelism workers takes the databases in turn and runs the collectors in order.
+  std::vector<std::size_t> per_database;  // indexes of the database collectors that apply
+  std::vector<std::vector<Fragment>> fragments(collectors_->size());
+  const auto& specs = *collectors_;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (!applies(specs[i])) continue;
+    if (specs[i].scope == Scope::kDatabase) {
+      per_database.push_back(i);
+    } else {
+      fragments[i].push_back(
+          Run(specs[i], *specs[i].QueryFor(server_version), "", "", interrupt_->Cap(deadline)));
+    }
+  }
+  if (!per_database.empty() && !databases.empty()) {
+    for (const auto& db : databases) {
+      // Created here so that the workers only look entries up (see Connect).
+      auto& entry = databases_[db == own_database ? "" : db];
+      if (!entry) {
+        entry = std::make_unique<Database>(pg::ConnectOptions{
+            options_.dsn, db == own_database ? "" : db, options_.connect_timeout, interrupt_});
+      }
+    }
+    std::vector<std::vector<Fragment>> by_database(databases.size());
+    std::atomic<std::size_t> next{0};
+    const auto work = [&] {
+      for (std::size_t d; (d = next++) < databases.size();) {
+        const std::string& db = databases[d];
+        for (const std::size_t i : per_database) {
+          by_database[d].push_back(Run(specs[i], *specs[i].QueryFor(server_version),
+                                       db == own_database ? "" : db, db,
+                                       interrupt_->Cap(deadline)));
+        }
+      }
+    };
+    const std::size_t workers =
+        std::min<std::size_t>(std::max(options_.database_parallelism, 1), databases.size());
+    std::vector<std::jthread> pool;
+    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+    work();
+    pool.clear();  // joins
+    for (auto& runs : by_database) {
+      for (std::size_t k = 0; k < per_database.size(); ++k) {
+        fragments[per_database[k]].push_back(std::move(runs[k]));
+      }
+    }
+  }
+
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& spec = specs[i];
     CollectorReport report;
     report.collector = spec.name;
-    const QueryVariant* query = spec.QueryFor(server_version);
-    if (!query || !spec.RunsOn(in_recovery)) {
-      report.skip_reason = query ? "role" : "version";
+    if (!applies(spec)) {
+      report.skip_reason = spec.QueryFor(server_version) ? "role" : "version";
       scrape.reports.push_back(std::move(report));
       continue;
     }
-    std::vector<std::pair<std::string, std::string>> runs;  // {connection key, datname label}
-    if (spec.scope == Scope::kServer) {
-      runs.emplace_back("", "");
-    } else {
-      for (const auto& db : databases) runs.emplace_back(db == own_database ? "" : db, db);
-    }
     bool failed = false;
-    bool all_quiet = !runs.empty();
-    for (const auto& [key, label] : runs) {
-      Fragment fragment = Run(spec, *query, key, label, interrupt_->Cap(deadline));
+    bool all_quiet = !fragments[i].empty();
+    for (auto& fragment : fragments[i]) {
       report.duration_seconds += fragment.duration_seconds;
       report.series += fragment.series;
       if (fragment.omitted)

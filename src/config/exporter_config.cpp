@@ -85,9 +85,17 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
       }
     }
   }
-  if (auto s = Section(reader, *root, "databases", {"include", "exclude", "discovery_interval"});
+  if (auto s = Section(reader, *root, "databases",
+                       {"include", "exclude", "discovery_interval", "parallelism"});
       s.IsDefined()) {
     Assign(reader.GetDuration(s, "discovery_interval", "databases"), config.discovery_interval);
+    if (auto parallelism = reader.GetInt(s, "parallelism", "databases")) {
+      if (*parallelism >= 1 && *parallelism <= 64) {
+        config.database_parallelism = static_cast<int>(*parallelism);
+      } else {
+        reader.Error(s["parallelism"], "databases: \"parallelism\" must be between 1 and 64");
+      }
+    }
     Assign(reader.GetString(s, "include", "databases"), config.include_databases);
     Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
   }

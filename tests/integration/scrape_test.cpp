@@ -122,6 +122,43 @@ collectors:
   EXPECT_TRUE(LinesStartingWith(body, "app_tables_count{datname=\"template").empty());
 }
 
+TEST_F(ScrapeTest, DatabasesAreVisitedInParallelUpToTheBound) {
+  // Each run sleeps, then counts the runs active at that moment: what the server saw at once.
+  for (int i = 0; i < 8; ++i) {
+    const std::string db = "par_" + std::to_string(i);
+    if (pg_.QueryValue("SELECT count(*) FROM pg_database WHERE datname = '" + db + "'") == "0") {
+      pg_.Exec("CREATE DATABASE " + db);
+    }
+  }
+  const auto max_running = [&](int parallelism) {
+    TargetOptions options;
+    options.include_databases = std::regex("par_.*");
+    options.database_parallelism = parallelism;
+    auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
+collectors:
+  - name: par
+    help: Runs at once.
+    scope: database
+    query: |
+      SELECT (SELECT count(*) FROM pg_stat_activity
+              WHERE state = 'active' AND query LIKE '%par_marker%') AS running
+      FROM pg_sleep(0.4) -- par_marker
+    values: [{column: running, type: gauge}]
+)yaml",
+                                 false, options);
+    const auto body = ScrapeBody(*exporter);
+    const auto lines = LinesStartingWith(body, "par_running{");
+    EXPECT_EQ(lines.size(), 8u) << body;
+    double most = 0;
+    for (const auto& line : lines) most = std::max(most, std::stod(line.substr(line.rfind(' '))));
+    return most;
+  };
+  EXPECT_EQ(max_running(1), 1);
+  const double four = max_running(4);
+  EXPECT_GE(four, 2);
+  EXPECT_LE(four, 4);
+}
+
 TEST_F(ScrapeTest, DatabaseListIsReadAgainOnItsInterval) {
   for (const char* db : {"disc_new", "disc_gone"}) {
     pg_.Exec(std::string("DROP DATABASE IF EXISTS ") + db + " WITH (FORCE)");

@@ -46,7 +46,7 @@ collectors:
     table_limit: 200
     schema_exclude: "^tmp_"
   cache_ttl: {pg_table_size: 30m, pg_database_size: 0s}
-databases: {include: "shop|crm", exclude: "tmp_.*", discovery_interval: 5m}
+databases: {include: "shop|crm", exclude: "tmp_.*", discovery_interval: 5m, parallelism: 8}
 connection: {connect_timeout: 2s}
 scrape: {timeout: 20s}
 web: {listen_address: "127.0.0.1:9999", telemetry_path: /m}
@@ -63,6 +63,7 @@ log: {level: debug, format: json}
   EXPECT_EQ(config.lock_timeout, Millis(200));
   EXPECT_EQ(config.include_databases, "shop|crm");
   EXPECT_EQ(config.exclude_databases, "tmp_.*");
+  EXPECT_EQ(config.database_parallelism, 8);
   EXPECT_EQ(config.discovery_interval, Millis(300000));
   ASSERT_EQ(config.collector_parameters.size(), 2u);
   EXPECT_EQ(config.collector_parameters[0].name, "table_limit");
@@ -85,19 +86,21 @@ TEST(ExporterConfig, ReportsProblemsWithLocations) {
   ExporterConfig config;
   const auto errors = ParseExporterConfig(
       "web:\n  listen: 1\nlog:\n  format: xml\nscrape: {timeout: soon}\n"
-      "collectors: {cache_ttl: {pg_table_size: often}}\n",
+      "collectors: {cache_ttl: {pg_table_size: often}}\ndatabases: {parallelism: 0}\n",
       "p.yaml", config);
-  ASSERT_EQ(errors.size(), 4u);
+  ASSERT_EQ(errors.size(), 5u);
   EXPECT_EQ(errors[0].ToString(),
             "p.yaml:6:41: collectors.cache_ttl: \"pg_table_size\" must be a duration such as "
             "500ms, 5s or 2m, not \"often\"");
+  EXPECT_EQ(errors[1].ToString(),
+            "p.yaml:7:26: databases: \"parallelism\" must be between 1 and 64");
   EXPECT_EQ(
-      errors[1].ToString(),
+      errors[2].ToString(),
       "p.yaml:5:19: scrape: \"timeout\" must be a duration such as 500ms, 5s or 2m, not \"soon\"");
-  EXPECT_EQ(errors[2].ToString(),
+  EXPECT_EQ(errors[3].ToString(),
             "p.yaml:2:3: section \"web\": unknown key \"listen\" (expected one of: listen_address, "
             "telemetry_path)");
-  EXPECT_EQ(errors[3].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
+  EXPECT_EQ(errors[4].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
 }
 
 // The shipped example is a working file whose values are the documented defaults.
@@ -112,6 +115,7 @@ TEST(ExporterConfig, ShippedExampleLoads) {
   EXPECT_EQ(config.lock_timeout, defaults.lock_timeout);
   EXPECT_EQ(config.scrape_timeout, defaults.scrape_timeout);
   EXPECT_EQ(config.connect_timeout, defaults.connect_timeout);
+  EXPECT_EQ(config.database_parallelism, defaults.database_parallelism);
   EXPECT_FALSE(config.data_source_name.empty());
 }
 

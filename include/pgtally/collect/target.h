@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -29,6 +30,8 @@ struct TargetOptions {
   std::optional<std::regex> exclude_databases;
   // How long a list of databases is used before it is read again.
   Millis discovery_interval{60000};
+  // How many databases scope: database collectors run on at once, each on its own connection.
+  int database_parallelism = 4;
 };
 
 // What happened to one collector during a scrape.
@@ -106,6 +109,9 @@ class Target {
   std::string display_name_;
   TargetType type_;
   std::map<std::string, std::unique_ptr<Database>> databases_;
+  // Guards what the database workers share: the cache, the unavailable set, listed_at_ and the
+  // last password. Each worker uses only its own databases' connections.
+  std::mutex state_mutex_;
   std::vector<std::string> database_list_;
   std::optional<pg::Clock::time_point> listed_at_;  // unset: read the list on the next scrape
   std::set<std::pair<std::string, std::string>> unavailable_;  // {collector, datname}

@@ -36,6 +36,8 @@ struct ExporterConfig {
   std::string exclude_databases;
   // How often the list of databases is read again (new databases appear, dropped ones go).
   Millis discovery_interval{60000};
+  // How many databases scope: database collectors run on at once.
+  int database_parallelism = 4;
 
   Millis connect_timeout{5000};
   Millis default_collector_timeout{10000};
