@@ -13,66 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-tables=${TABLES:-5000}
-databases=${DATABASES:-5}
 scrapes=${SCRAPES:-50}
-dir=${BENCH_DIR:-/tmp/pgtally-bench}
-pg_port=${BENCH_PG_PORT:-54339}
 web_port=${BENCH_WEB_PORT:-9188}
-bindir=${PGTALLY_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-dsn="host=127.0.0.1 port=$pg_port user=postgres"
-
-as_postgres() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-psql_do() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$dsn dbname=$1" -c "$2"; }
-
-cleanup() {
-  [[ -f $dir/pgtally.pid ]] && kill "$(cat "$dir/pgtally.pid")" 2>/dev/null || true
-  [[ -f $dir/pgbench.pid ]] && kill "$(cat "$dir/pgbench.pid")" 2>/dev/null || true
-  if [[ -f $dir/data/postmaster.pid ]]; then
-    as_postgres "$bindir/pg_ctl" stop -D "$dir/data" -m immediate -w >/dev/null 2>&1 || true
-  fi
-  rm -rf "${dir:?}"
-}
-cleanup
-trap cleanup EXIT
-mkdir -p "$dir"
-[[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
-
-as_postgres "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $pg_port
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = all
-fsync = off
-max_locks_per_transaction = 256
-CONF
-as_postgres "$bindir/pg_ctl" start -D "$dir/data" -l "$dir/postgres.log" -w >/dev/null
-psql_do postgres "CREATE EXTENSION pg_stat_statements"
-
-for i in $(seq 1 "$databases"); do psql_do postgres "CREATE DATABASE db$i"; done
-echo "catalog-scale: creating $tables tables in db1"
-psql_do db1 "DO \$\$ BEGIN
-  FOR i IN 1..$tables LOOP
-    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i);
-    EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text) FROM generate_series(1, %s) g', i, 1 + i % 50);
-  END LOOP;
-END \$\$"
-psql_do db1 "ANALYZE"
-if ((databases >= 2)); then
-  "$bindir/pgbench" -i -q -s 2 "$dsn dbname=db2" >/dev/null 2>&1
-  "$bindir/pgbench" -n -c 2 -R 50 -T 3600 "$dsn dbname=db2" >/dev/null 2>&1 &
-  echo $! >"$dir/pgbench.pid"
-fi
+source bench/lib.sh
+trap bench_cleanup EXIT
+bench_cluster_start
 
 DATA_SOURCE_NAME="$dsn dbname=postgres" "$repo/${BUILD_DIR:-build}/bin/pgtally" \
   --web.listen-address="127.0.0.1:$web_port" --log.level=warn >"$dir/pgtally.log" 2>&1 &
 echo $! >"$dir/pgtally.pid"
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$web_port/healthz" >/dev/null && break
-  sleep 0.1
-done
+bench_wait_http "http://127.0.0.1:$web_port/healthz"
 
 url="http://127.0.0.1:$web_port/metrics"
 echo "catalog-scale: $databases databases, $tables tables in db1; $scrapes scrapes"
@@ -92,6 +42,6 @@ grep '^pgtally_collector_rows_omitted{' <<<"$body" | sed 's/^/  /' || true
 if [[ -n ${HOLD:-} ]]; then
   echo "holding: pgtally at $url, PostgreSQL at \"$dsn\"; kill $$ to clean up"
   sleep infinity &
-  trap 'kill $!; cleanup' EXIT
+  trap 'kill $!; bench_cleanup' EXIT
   wait
 fi
