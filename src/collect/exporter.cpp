@@ -1,11 +1,11 @@
 #include "pgtally/collect/exporter.h"
 
 #include <fmt/format.h>
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
-#include <sstream>
 #include <utility>
+
+#include "pgtally/collect/exposition.h"
 
 namespace pgtally {
 namespace {
@@ -173,9 +173,9 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
       families.push_back(std::move(family));
     }
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
-    std::ostringstream body;
-    prometheus::TextSerializer().Serialize(body, families);
-    output->body = std::move(body).str();
+    output->body.reserve(body_size_hint_ + body_size_hint_ / 8);
+    AppendExposition(families, output->body);
+    body_size_hint_ = output->body.size();
     output->up = scrape.up;
   } catch (const std::exception& e) {
     // Nothing may end the process or fail the request: serve pg_up 0 and say why in the log.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pgtally/collect/exposition.h"
 #include "pgtally/collect/family_builder.h"
 #include "pgtally/collect/value_parser.h"
 #include "pgtally/config/collector_loader.h"
@@ -66,9 +67,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const FuzzTable table(input);
   if (builder.Add(table, {{"datname", std::string(input.substr(0, 8))}})) __builtin_trap();
   const std::size_t series = builder.series();
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, builder.Take());
-  const std::string text = std::move(out).str();
+  const auto families = builder.Take();
+  std::string text;
+  pgtally::AppendExposition(families, text);
+  // pgtally's serializer must write exactly what prometheus-cpp's does.
+  std::ostringstream reference;
+  prometheus::TextSerializer().Serialize(reference, families);
+  if (text != reference.str()) __builtin_trap();
 
   if (pgtally::SanitizeUtf8(text) != text) __builtin_trap();  // must already be valid UTF-8
   std::size_t samples = 0;

@@ -52,6 +52,7 @@ class Exporter {
   SelfMetrics self_metrics_;
   std::shared_ptr<pg::Interrupt> interrupt_;
   std::unique_ptr<Target> target_;  // used by the one running scrape only
+  std::size_t body_size_hint_ = 0;  // the last exposition's size, to allocate the next at once
 
   mutable std::mutex mutex_;
   std::unique_ptr<Target> next_target_;  // from Reload, taken by the next scrape
