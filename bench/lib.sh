@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmarks: a throwaway PostgreSQL 15 of a chosen shape. Source it, set the
 # variables below (or take the defaults), then call bench_cluster_start; bench_cleanup (run it
 # from an EXIT trap) stops everything and removes $dir.
@@ -19,7 +20,7 @@ psql_value() { "$bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$dsn dbname=$1"
 bench_cleanup() {
   local pidfile
   for pidfile in "$dir"/*.pid; do
-    [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    if [[ -f $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
   done
   if [[ -f $dir/data/postmaster.pid ]]; then
     as_postgres "$bindir/pg_ctl" stop -D "$dir/data" -m immediate -w >/dev/null 2>&1 || true
