@@ -167,13 +167,12 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   auto output = std::make_shared<ScrapeOutput>();
   try {
     TargetScrape scrape = target_->Scrape(start + budget);
-    auto families = std::move(scrape.families);
-    for (auto& family :
-         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count())) {
-      families.push_back(std::move(family));
-    }
-    for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
     output->body.reserve(body_size_hint_ + body_size_hint_ / 8);
+    AppendFamilies(scrape.families, output->body);
+    scrape.families = {};  // the samples are in the body now
+    auto families =
+        ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count());
+    for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
     AppendExposition(families, output->body);
     body_size_hint_ = output->body.size();
     output->up = scrape.up;

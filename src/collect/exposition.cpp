@@ -8,10 +8,9 @@
 #include <sstream>
 
 namespace pgtally {
-namespace {
 
 // TextSerializer's escaping of label values: backslash, double quote and newline.
-void AppendEscaped(const std::string& value, std::string& out) {
+void AppendLabelValue(const std::string& value, std::string& out) {
   std::size_t start = 0;
   for (std::size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
@@ -26,7 +25,7 @@ void AppendEscaped(const std::string& value, std::string& out) {
 
 // TextSerializer's numbers: an ostream in the classic locale with precision 16 writes what
 // printf's %.16g does; NaN and infinities are spelled out.
-void AppendValue(double value, std::string& out) {
+void AppendSampleValue(double value, std::string& out) {
   if (std::isnan(value)) {
     out += "Nan";
   } else if (std::isinf(value)) {
@@ -41,24 +40,39 @@ void AppendValue(double value, std::string& out) {
   }
 }
 
+namespace {
+
+const char* TypeName(prometheus::MetricType type) {
+  switch (type) {
+    case prometheus::MetricType::Counter:
+      return "counter";
+    case prometheus::MetricType::Gauge:
+      return "gauge";
+    case prometheus::MetricType::Untyped:
+      return "untyped";
+    default:
+      return nullptr;
+  }
+}
+
+void AppendHeader(const std::string& name, const std::string& help, const char* type,
+                  std::string& out) {
+  if (!help.empty()) fmt::format_to(std::back_inserter(out), "# HELP {} {}\n", name, help);
+  fmt::format_to(std::back_inserter(out), "# TYPE {} {}\n", name, type);
+}
+
 }  // namespace
+
+void AppendFamilies(const std::vector<FamilyText>& families, std::string& out) {
+  for (const auto& family : families) {
+    AppendHeader(family.name, family.help, TypeName(family.type), out);
+    out += family.samples;
+  }
+}
 
 void AppendExposition(const std::vector<prometheus::MetricFamily>& families, std::string& out) {
   for (const auto& family : families) {
-    const char* type = nullptr;
-    switch (family.type) {
-      case prometheus::MetricType::Counter:
-        type = "counter";
-        break;
-      case prometheus::MetricType::Gauge:
-        type = "gauge";
-        break;
-      case prometheus::MetricType::Untyped:
-        type = "untyped";
-        break;
-      default:
-        break;
-    }
+    const char* type = TypeName(family.type);
     if (!type) {
       std::ostringstream text;
       prometheus::TextSerializer().Serialize(text, {family});
@@ -76,7 +90,7 @@ void AppendExposition(const std::vector<prometheus::MetricFamily>& families, std
           if (i > 0) out += ',';
           out += metric.label[i].name;
           out += "=\"";
-          AppendEscaped(metric.label[i].value, out);
+          AppendLabelValue(metric.label[i].value, out);
           out += '"';
         }
         out += '}';
@@ -85,7 +99,7 @@ void AppendExposition(const std::vector<prometheus::MetricFamily>& families, std
       const double value = family.type == prometheus::MetricType::Counter ? metric.counter.value
                            : family.type == prometheus::MetricType::Gauge ? metric.gauge.value
                                                                           : metric.untyped.value;
-      AppendValue(value, out);
+      AppendSampleValue(value, out);
       if (metric.timestamp_ms != 0) {
         out += ' ';
         out += fmt::format_int(metric.timestamp_ms).str();

@@ -13,7 +13,8 @@ FamilyBuilder::FamilyBuilder(const CollectorSpec& spec) : spec_(spec) {
                          EscapeHelp(value.help),
                          value.kind == MetricKind::kCounter ? prometheus::MetricType::Counter
                                                             : prometheus::MetricType::Gauge,
-                         {}});
+                         {},
+                         0});
   }
 }
 
@@ -46,6 +47,7 @@ void FamilyBuilder::AddRow(const Table& table, int row) {
     labels_[extra_labels_ + i].value = SanitizeUtf8(table.Get(row, label_columns_[i]).value_or(""));
   }
   for (const auto& label : labels_) key_.append(label.value).push_back('\xff');
+  label_text_.clear();
   // Once full, keys are no longer remembered, so a flood of rows cannot grow the set; a repeat
   // of such a row counts as over the limit rather than as a duplicate.
   const bool full = series_ >= spec_.max_series;
@@ -71,15 +73,26 @@ void FamilyBuilder::AddRow(const Table& table, int row) {
       ++drops_.limit;
       continue;
     }
-    prometheus::ClientMetric metric;
-    metric.label = labels_;
-    const double scaled = *number * value_spec.scale;
-    if (value_spec.kind == MetricKind::kCounter) {
-      metric.counter.value = scaled;
-    } else {
-      metric.gauge.value = scaled;
+    if (label_text_.empty() && !labels_.empty()) {
+      for (std::size_t l = 0; l < labels_.size(); ++l) {
+        if (l > 0) label_text_ += ',';
+        label_text_ += labels_[l].name;
+        label_text_ += "=\"";
+        AppendLabelValue(labels_[l].value, label_text_);
+        label_text_ += '"';
+      }
     }
-    families_[i].metric.push_back(std::move(metric));
+    auto& family = families_[i];
+    family.samples += family.name;
+    if (!labels_.empty()) {
+      family.samples += '{';
+      family.samples += label_text_;
+      family.samples += '}';
+    }
+    family.samples += ' ';
+    AppendSampleValue(*number * value_spec.scale, family.samples);
+    family.samples += '\n';
+    ++family.count;
     ++series_;
   }
 }
@@ -91,10 +104,10 @@ std::optional<std::string> FamilyBuilder::Add(
   return std::nullopt;
 }
 
-std::vector<prometheus::MetricFamily> FamilyBuilder::Take() {
-  std::vector<prometheus::MetricFamily> families;
+std::vector<FamilyText> FamilyBuilder::Take() {
+  std::vector<FamilyText> families;
   for (auto& family : families_) {
-    if (!family.metric.empty()) families.push_back(std::move(family));
+    if (family.count > 0) families.push_back(std::move(family));
   }
   families_.clear();
   return families;

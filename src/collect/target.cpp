@@ -73,15 +73,15 @@ double SecondsSince(Clock::time_point start) {
 }
 
 // Moves the samples of `from` into the families of the same name in `into`.
-void Append(std::vector<prometheus::MetricFamily>& into,
-            std::vector<prometheus::MetricFamily> from) {
+void Append(std::vector<FamilyText>& into, std::vector<FamilyText> from) {
   for (auto& family : from) {
     auto it = std::find_if(into.begin(), into.end(),
                            [&](const auto& f) { return f.name == family.name; });
     if (it == into.end()) {
       into.push_back(std::move(family));
     } else {
-      std::move(family.metric.begin(), family.metric.end(), std::back_inserter(it->metric));
+      it->samples += family.samples;
+      it->count += family.count;
     }
   }
 }
@@ -97,7 +97,7 @@ struct Target::Database {
 };
 
 struct Target::Fragment {
-  std::vector<prometheus::MetricFamily> families;
+  std::vector<FamilyText> families;
   std::optional<ErrorClass> error;
   bool quiet = false;  // an optional collector's SQL error: skipped, not failed
   std::size_t series = 0;

@@ -2,10 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
 #include <cmath>
-#include <sstream>
 
 #include "pgtally/collect/value_parser.h"
 #include "pgtally/config/collector_loader.h"
@@ -45,10 +43,10 @@ CollectorSpec Spec(std::string_view yaml) {
   return loaded.collectors.at(0);
 }
 
-std::string Serialize(const std::vector<prometheus::MetricFamily>& families) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+std::string Serialize(const std::vector<FamilyText>& families) {
+  std::string out;
+  AppendFamilies(families, out);
+  return out;
 }
 
 const CollectorSpec kSpec = Spec(R"(version: 1

@@ -2,10 +2,30 @@
 
 #include <prometheus/metric_family.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 namespace pgtally {
+
+// A metric family as collectors build it: the samples are already exposition lines, so a scrape
+// keeps about a hundred bytes per series instead of a prometheus::ClientMetric with its labels.
+struct FamilyText {
+  std::string name;
+  std::string help;  // escaped for the HELP line
+  prometheus::MetricType type = prometheus::MetricType::Gauge;
+  std::string samples;    // "name{labels} value\n" lines
+  std::size_t count = 0;  // lines in `samples`
+};
+
+// Appends the HELP and TYPE lines and the samples of each family to `out`.
+void AppendFamilies(const std::vector<FamilyText>& families, std::string& out);
+
+// A sample value as TextSerializer writes it (%.16g, "Nan", "+Inf", "-Inf").
+void AppendSampleValue(double value, std::string& out);
+
+// A label value escaped as TextSerializer does it (backslash, double quote, newline).
+void AppendLabelValue(const std::string& value, std::string& out);
 
 // Appends `families` to `out` in the text exposition format 0.0.4, byte for byte what
 // prometheus::TextSerializer writes, at a fraction of its cost: it formats into one string with

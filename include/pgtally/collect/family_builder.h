@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "pgtally/collect/exposition.h"
 #include "pgtally/config/collector_spec.h"
 
 namespace pgtally {
@@ -55,8 +56,9 @@ class FamilyBuilder {
 
   const DropCounts& drops() const { return drops_; }
   std::size_t series() const { return series_; }
-  // The families built so far; families without samples are left out.
-  std::vector<prometheus::MetricFamily> Take();
+  // The families built so far, their samples as exposition lines; families without samples are
+  // left out.
+  std::vector<FamilyText> Take();
 
  private:
   const CollectorSpec& spec_;
@@ -67,7 +69,8 @@ class FamilyBuilder {
   std::vector<prometheus::ClientMetric::Label> labels_;
   std::size_t extra_labels_ = 0;
   std::string key_;
-  std::vector<prometheus::MetricFamily> families_;
+  std::string label_text_;  // the row's labels as written between the braces
+  std::vector<FamilyText> families_;
   std::unordered_set<std::string> seen_;
   DropCounts drops_;
   std::size_t series_ = 0;

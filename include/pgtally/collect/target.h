@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "pgtally/collect/exposition.h"
 #include "pgtally/collect/self_metrics.h"
 #include "pgtally/config/collector_spec.h"
 #include "pgtally/pg/connection.h"
@@ -48,7 +49,7 @@ struct CollectorReport {
 struct TargetScrape {
   TargetType type = TargetType::kPostgres;
   bool up = false;
-  std::vector<prometheus::MetricFamily> families;
+  std::vector<FamilyText> families;  // the collectors' metrics
   std::vector<CollectorReport> reports;
 };
 
