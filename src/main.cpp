@@ -86,7 +86,9 @@ int Run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   Exporter exporter(setup.target, setup.collectors);
-  ConfigReloader reloader(flags, environment, setup, exporter);
+  ProbePool probes(setup.probe, setup.collectors);
+  exporter.SetExtraMetrics([&probes] { return probes.Metrics(); });
+  ConfigReloader reloader(flags, environment, setup, exporter, probes);
   std::unique_ptr<HttpServer> server;
   try {
     HttpOptions http;
@@ -95,7 +97,7 @@ int Run(int argc, char** argv) {
     http.default_scrape_timeout = config.scrape_timeout;
     http.web = setup.web;
     http.unauthenticated_probes = flags.unauthenticated_probes;
-    server = std::make_unique<HttpServer>(http, exporter);
+    server = std::make_unique<HttpServer>(http, exporter, &probes);
     reloader.OnBasicAuthUsers([&server](const auto& users) { server->SetBasicAuthUsers(users); });
   } catch (const std::exception& e) {
     return Fail(e.what());
@@ -106,10 +108,10 @@ int Run(int argc, char** argv) {
   }
   spdlog::info(
       "pgtally started: version={} listen={} ports={} tls={} basic_auth={} telemetry_path={} "
-      "target={} collectors={}",
+      "target={} collectors={} auth_modules={}",
       BuildVersion(), Quoted(config.listen_address), ports, setup.web.tls.has_value(),
       !setup.web.basic_auth_users.empty(), Quoted(config.telemetry_path),
-      Quoted(exporter.target_name()), exporter.collector_count());
+      Quoted(exporter.target_name()), exporter.collector_count(), setup.probe.auth_modules.size());
 
   const int signal = ServeUntilStopped(signals, config.watch_interval, reloader);
   spdlog::info("pgtally stopping: signal={} shutdown_timeout={}", signal,
@@ -123,6 +125,7 @@ int Run(int argc, char** argv) {
   // The scrape in progress ends within the timeout and its answer is sent; then the server stops
   // and the exporter closes its database connections.
   exporter.Stop(config.shutdown_timeout);
+  probes.Stop(config.shutdown_timeout);
   if (!server->Drain(std::chrono::steady_clock::now() + config.shutdown_timeout + Millis(1000))) {
     spdlog::warn("requests still in progress at the shutdown timeout; stopping anyway");
   }

@@ -28,12 +28,13 @@ void WarnAboutRestartOnlyChanges(const ExporterConfig& running, const ExporterCo
 }  // namespace
 
 ConfigReloader::ConfigReloader(Flags flags, Environment environment, const ExporterSetup& running,
-                               Exporter& exporter)
+                               Exporter& exporter, ProbePool& probes)
     : flags_(std::move(flags)),
       environment_(std::move(environment)),
       running_(running.config),
       running_web_(running.web),
       exporter_(exporter),
+      probes_(probes),
       digest_(SetupFilesDigest(flags_, running_)) {}
 
 void ConfigReloader::Reload(std::string_view cause) {
@@ -67,6 +68,7 @@ void ConfigReloader::Reload(std::string_view cause) {
     spdlog::info("basic authentication users changed: users={}", setup.web.basic_auth_users.size());
     running_web_.basic_auth_users = setup.web.basic_auth_users;
   }
+  probes_.Reload(std::move(setup.probe), setup.collectors);
   exporter_.Reload(std::move(setup.target), std::move(setup.collectors));
   running_ = std::move(setup.config);
   // The new config may name other files to watch.

@@ -26,13 +26,13 @@ std::vector<std::string> CollectorPaths(const ExporterConfig& config) {
 }
 
 // A whole-name database filter; an empty pattern means no filter.
-std::optional<std::regex> CompileFilter(const std::string& pattern, const char* key,
+std::optional<std::regex> CompileFilter(const std::string& pattern, const char* setting,
                                         std::vector<std::string>& errors) {
   if (pattern.empty()) return std::nullopt;
   try {
     return std::regex(pattern, std::regex::extended);
   } catch (const std::regex_error& e) {
-    errors.push_back(fmt::format("databases.{}: \"{}\" is not a valid regular expression: {}", key,
+    errors.push_back(fmt::format("{}: \"{}\" is not a valid regular expression: {}", setting,
                                  pattern, e.what()));
     return std::nullopt;
   }
@@ -51,6 +51,9 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   ExporterConfig& config = setup.config;
   const auto config_errors = BuildConfig(flags, environment, config);
   if (auto password = pg::DsnPassword(config.data_source_name)) AddSecret(*password);
+  for (const auto& [name, module] : config.auth_modules) {
+    if (!module.password.empty()) AddSecret(module.password);
+  }
   AddAll(config_errors, errors);
   if (!errors.empty()) return errors;
   if (auto error = pg::DsnError(config.data_source_name)) {
@@ -82,8 +85,18 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   target.lock_timeout = config.lock_timeout;
   target.discovery_interval = config.discovery_interval;
   target.database_parallelism = config.database_parallelism;
-  target.include_databases = CompileFilter(config.include_databases, "include", errors);
-  target.exclude_databases = CompileFilter(config.exclude_databases, "exclude", errors);
+  target.include_databases = CompileFilter(config.include_databases, "databases.include", errors);
+  target.exclude_databases = CompileFilter(config.exclude_databases, "databases.exclude", errors);
+
+  ProbeOptions& probe = setup.probe;
+  probe.auth_modules = config.auth_modules;
+  probe.idle_timeout = config.probe_idle_timeout;
+  probe.max_connections = config.probe_max_connections;
+  probe.allowed_targets =
+      CompileFilter(config.probe_allowed_targets, "probe.allowed_targets", errors);
+  probe.defaults = target;
+  probe.defaults.dsn.clear();
+  probe.defaults.password_file.clear();
   for (auto& error : errors) error = ScrubSecrets(error);
   return errors;
 }

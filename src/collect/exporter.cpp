@@ -94,8 +94,8 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
 
 }  // namespace
 
-Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors)
-    : self_metrics_({}), interrupt_(std::make_shared<pg::Interrupt>()) {
+Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors, bool reloads)
+    : self_metrics_({}, reloads), interrupt_(std::make_shared<pg::Interrupt>()) {
   Reload(std::move(target), std::move(collectors));
 }
 
@@ -173,6 +173,9 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
     auto families =
         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count());
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
+    if (extra_metrics_) {
+      for (auto& family : extra_metrics_()) families.push_back(std::move(family));
+    }
     AppendExposition(families, output->body);
     body_size_hint_ = output->body.size();
     output->up = scrape.up;

@@ -43,7 +43,7 @@ std::string_view ToString(DropReason reason) {
   return "duplicate";
 }
 
-SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors)
+SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors, bool reloads)
     : errors_(prometheus::BuildCounter()
                   .Name("pgtally_collector_errors_total")
                   .Help("Collector runs that failed, by collector and error class; details are in "
@@ -52,18 +52,21 @@ SelfMetrics::SelfMetrics(const std::vector<std::string>& collectors)
       dropped_(prometheus::BuildCounter()
                    .Name("pgtally_samples_dropped_total")
                    .Help("Samples a collector returned but pgtally left out, by reason.")
-                   .Register(registry_)),
-      reload_successful_(prometheus::BuildGauge()
-                             .Name("pgtally_config_last_reload_successful")
-                             .Help("Whether the last attempt to load the configuration and "
-                                   "collector files succeeded (1) or was rejected (0).")
-                             .Register(registry_)
-                             .Add({})),
-      reload_success_time_(prometheus::BuildGauge()
-                               .Name("pgtally_config_last_reload_success_timestamp_seconds")
-                               .Help("When the configuration was last loaded successfully.")
-                               .Register(registry_)
-                               .Add({})) {
+                   .Register(registry_)) {
+  if (reloads) {
+    reload_successful_ = &prometheus::BuildGauge()
+                              .Name("pgtally_config_last_reload_successful")
+                              .Help(
+                                  "Whether the last attempt to load the configuration and "
+                                  "collector files succeeded (1) or was rejected (0).")
+                              .Register(registry_)
+                              .Add({});
+    reload_success_time_ = &prometheus::BuildGauge()
+                                .Name("pgtally_config_last_reload_success_timestamp_seconds")
+                                .Help("When the configuration was last loaded successfully.")
+                                .Register(registry_)
+                                .Add({});
+  }
   SetCollectors(collectors);
 }
 
@@ -102,9 +105,10 @@ void SelfMetrics::RemoveCollector(const std::string& collector) {
 }
 
 void SelfMetrics::NoteReload(bool success, std::chrono::system_clock::time_point when) {
-  reload_successful_.Set(success ? 1 : 0);
+  if (!reload_successful_) return;
+  reload_successful_->Set(success ? 1 : 0);
   if (success) {
-    reload_success_time_.Set(std::chrono::duration<double>(when.time_since_epoch()).count());
+    reload_success_time_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
   }
 }
 

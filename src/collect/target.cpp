@@ -88,8 +88,22 @@ void Append(std::vector<FamilyText>& into, std::vector<FamilyText> from) {
 
 }  // namespace
 
+// One of a ConnectionLimit's connections, given back when this goes.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::shared_ptr<ConnectionLimit> limit) : limit_(std::move(limit)) {}
+  ~ConnectionSlot() { limit_->Release(); }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<ConnectionLimit> limit_;
+};
+
 struct Target::Database {
   explicit Database(pg::ConnectOptions options) : conn(std::move(options)) {}
+  // Declared first, so released after the connection below is closed.
+  std::unique_ptr<ConnectionSlot> slot;  // held while connected, when connections are bounded
   pg::Connection conn;
   Clock::time_point retry_after{};
   Millis backoff{0};
@@ -159,12 +173,24 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
     error = db->last_error;
     return nullptr;
   }
+  if (const auto& limit = options_.connection_limit; limit && !db->slot) {
+    if (!limit->TryAcquire()) {
+      // Not a failure of this server: no backoff, the next scrape may find a free connection.
+      error = pg::Error{pg::Error::Kind::kConnection, "",
+                        fmt::format("all {} connections that pgtally may open are in use "
+                                    "(probe.max_connections)",
+                                    limit->max())};
+      return nullptr;
+    }
+    db->slot = std::make_unique<ConnectionSlot>(limit);
+  }
   std::optional<pg::Error> failure;
   const auto password = ReadPassword(failure);
   if (!failure) {
     failure = db->conn.Connect(std::min(deadline, now + options_.connect_timeout), password);
   }
   if (failure) {
+    db->slot.reset();
     db->backoff = std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff);
     db->retry_after = now + db->backoff;
     db->last_error = *failure;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "config/yaml_reader.h"
@@ -25,6 +26,55 @@ void Assign(std::optional<T> value, T& into) {
   if (value) into = std::move(*value);
 }
 
+// libpq keywords that an auth module's options may not set: the target gives the server, and
+// userpass the credentials.
+constexpr std::string_view kReservedOptions[] = {"host",     "hostaddr", "port",   "user",
+                                                 "password", "passfile", "service"};
+
+void ReadAuthModules(YamlReader& reader, const YAML::Node& root,
+                     std::map<std::string, AuthModule>& into) {
+  const YAML::Node modules = root["auth_modules"];
+  if (!modules.IsDefined() || modules.IsNull()) return;
+  if (!reader.ExpectMap(modules, "section \"auth_modules\"")) return;
+  for (const auto& entry : modules) {
+    const std::string name = entry.first.Scalar();
+    const std::string what = fmt::format("auth module \"{}\"", name);
+    const YAML::Node node = entry.second;
+    if (!reader.ExpectMap(node, what)) continue;
+    reader.CheckKeys(node, {"type", "userpass", "options"}, what);
+    AuthModule module;
+    if (auto type = reader.GetString(node, "type", what, true); type && *type != "userpass") {
+      reader.Error(node["type"], fmt::format("{}: type must be userpass, not \"{}\"", what, *type));
+    }
+    if (const YAML::Node userpass = node["userpass"]; !userpass.IsDefined()) {
+      reader.Error(node, fmt::format("{}: \"userpass\" is required", what));
+    } else if (reader.ExpectMap(userpass, what + " userpass")) {
+      reader.CheckKeys(userpass, {"username", "password", "password_file"}, what + " userpass");
+      Assign(reader.GetString(userpass, "username", what, true), module.username);
+      Assign(reader.GetString(userpass, "password", what), module.password);
+      Assign(reader.GetString(userpass, "password_file", what), module.password_file);
+      if (!module.password.empty() && !module.password_file.empty()) {
+        reader.Error(userpass["password_file"],
+                     fmt::format("{}: give password or password_file, not both", what));
+      }
+    }
+    if (auto options = reader.GetScalarMap(node, "options", what)) {
+      for (auto& option : *options) {
+        if (std::find(std::begin(kReservedOptions), std::end(kReservedOptions), option.name) !=
+            std::end(kReservedOptions)) {
+          reader.Error(node["options"][option.name],
+                       fmt::format("{}: option \"{}\" cannot be set here: the /probe target "
+                                   "gives the server and userpass the credentials",
+                                   what, option.name));
+          continue;
+        }
+        module.options[option.name] = std::move(option.value);
+      }
+    }
+    into[name] = std::move(module);
+  }
+}
+
 }  // namespace
 
 std::optional<LogFormat> ParseLogFormat(std::string_view text) {
@@ -41,9 +91,10 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
   if (!root) return errors;
   if (root->IsNull()) return errors;  // an empty file keeps every default
   if (!reader.ExpectMap(*root, "the config file")) return errors;
-  reader.CheckKeys(
-      *root, {"data_source_name", "collectors", "databases", "connection", "scrape", "web", "log"},
-      "config file");
+  reader.CheckKeys(*root,
+                   {"data_source_name", "collectors", "databases", "connection", "scrape", "web",
+                    "log", "auth_modules", "probe"},
+                   "config file");
 
   // Relative collector paths are relative to the config file, not to the working directory.
   const auto base = std::filesystem::path(filename).parent_path();
@@ -89,13 +140,7 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
                        {"include", "exclude", "discovery_interval", "parallelism"});
       s.IsDefined()) {
     Assign(reader.GetDuration(s, "discovery_interval", "databases"), config.discovery_interval);
-    if (auto parallelism = reader.GetInt(s, "parallelism", "databases")) {
-      if (*parallelism >= 1 && *parallelism <= 64) {
-        config.database_parallelism = static_cast<int>(*parallelism);
-      } else {
-        reader.Error(s["parallelism"], "databases: \"parallelism\" must be between 1 and 64");
-      }
-    }
+    Assign(reader.GetIntBetween(s, "parallelism", "databases", 1, 64), config.database_parallelism);
     Assign(reader.GetString(s, "include", "databases"), config.include_databases);
     Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
   }
@@ -105,6 +150,18 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     if (auto file = reader.GetString(s, "password_file", "connection")) {
       config.password_file = resolve(*file);
     }
+  }
+  ReadAuthModules(reader, *root, config.auth_modules);
+  for (auto& [name, module] : config.auth_modules) {
+    if (!module.password_file.empty()) module.password_file = resolve(module.password_file);
+  }
+  if (auto s =
+          Section(reader, *root, "probe", {"idle_timeout", "max_connections", "allowed_targets"});
+      s.IsDefined()) {
+    Assign(reader.GetDuration(s, "idle_timeout", "probe"), config.probe_idle_timeout);
+    Assign(reader.GetIntBetween(s, "max_connections", "probe", 1, 10000),
+           config.probe_max_connections);
+    Assign(reader.GetString(s, "allowed_targets", "probe"), config.probe_allowed_targets);
   }
   if (auto s = Section(reader, *root, "scrape", {"timeout"}); s.IsDefined()) {
     Assign(reader.GetDuration(s, "timeout", "scrape"), config.scrape_timeout);

@@ -95,6 +95,15 @@ std::optional<long long> YamlReader::GetInt(const YAML::Node& map, const char* k
   return std::nullopt;
 }
 
+std::optional<int> YamlReader::GetIntBetween(const YAML::Node& map, const char* key,
+                                             std::string_view what, int min, int max) {
+  const auto value = GetInt(map, key, what);
+  if (!value) return std::nullopt;
+  if (*value >= min && *value <= max) return static_cast<int>(*value);
+  Error(map[key], fmt::format("{}: \"{}\" must be between {} and {}", what, key, min, max));
+  return std::nullopt;
+}
+
 std::optional<double> YamlReader::GetNumber(const YAML::Node& map, const char* key,
                                             std::string_view what) {
   auto node = Scalar(map, key, what, false);

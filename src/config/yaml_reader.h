@@ -39,6 +39,9 @@ class YamlReader {
                                        std::string_view what, bool required = false);
   std::optional<bool> GetBool(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<long long> GetInt(const YAML::Node& map, const char* key, std::string_view what);
+  // A whole number from `min` to `max`.
+  std::optional<int> GetIntBetween(const YAML::Node& map, const char* key, std::string_view what,
+                                   int min, int max);
   std::optional<double> GetNumber(const YAML::Node& map, const char* key, std::string_view what);
   std::optional<Millis> GetDuration(const YAML::Node& map, const char* key, std::string_view what);
   // A map from names to single values (kept as written), each with its location; nullopt when

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -27,8 +28,12 @@ const char* StatusText(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 400:
+      return "Bad Request";
     case 401:
       return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -141,16 +146,11 @@ class Handler : public CivetHandler {
   bool authenticate_ = true;
 };
 
-class MetricsHandler final : public Handler {
+// Sends scrape outputs, gzipped when the client accepts it. The last output's gzip form is kept,
+// so it is compressed once however many coalesced requests share it.
+class ExpositionSender {
  public:
-  MetricsHandler(Exporter& exporter, Millis default_timeout)
-      : exporter_(exporter), default_timeout_(default_timeout) {}
-
- private:
-  void Serve(mg_connection* conn, bool head) override {
-    const auto budget =
-        ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout_);
-    const auto output = exporter_.Scrape(budget);
+  void Send(mg_connection* conn, const std::shared_ptr<const ScrapeOutput>& output, bool head) {
     if (AcceptsGzip(mg_get_header(conn, "Accept-Encoding"))) {
       if (const auto compressed = Compressed(output)) {
         Respond(conn, 200, kExpositionType, *compressed, head,
@@ -161,9 +161,9 @@ class MetricsHandler final : public Handler {
     Respond(conn, 200, kExpositionType, output->body, head, "Vary: Accept-Encoding\r\n");
   }
 
-  // The gzip form of `output`, compressed once however many coalesced requests share it.
+ private:
   std::shared_ptr<const std::string> Compressed(const std::shared_ptr<const ScrapeOutput>& output) {
-    std::lock_guard lock(gzip_mutex_);
+    std::lock_guard lock(mutex_);
     if (gzip_for_.lock() != output) {
       auto compressed = Gzip(output->body);
       if (!compressed) return nullptr;
@@ -173,11 +173,63 @@ class MetricsHandler final : public Handler {
     return gzip_body_;
   }
 
-  Exporter& exporter_;
-  Millis default_timeout_;
-  std::mutex gzip_mutex_;
+  std::mutex mutex_;
   std::weak_ptr<const ScrapeOutput> gzip_for_;
   std::shared_ptr<const std::string> gzip_body_;
+};
+
+Millis RequestBudget(mg_connection* conn, Millis default_timeout) {
+  return ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout);
+}
+
+class MetricsHandler final : public Handler {
+ public:
+  MetricsHandler(Exporter& exporter, Millis default_timeout)
+      : exporter_(exporter), default_timeout_(default_timeout) {}
+
+ private:
+  void Serve(mg_connection* conn, bool head) override {
+    sender_.Send(conn, exporter_.Scrape(RequestBudget(conn, default_timeout_)), head);
+  }
+
+  Exporter& exporter_;
+  Millis default_timeout_;
+  ExpositionSender sender_;
+};
+
+// /probe?target=host:port/dbname&auth_module=name, as blackbox_exporter and postgres_exporter.
+class ProbeHandler final : public Handler {
+ public:
+  ProbeHandler(ProbePool* probes, Millis default_timeout)
+      : probes_(probes), default_timeout_(default_timeout) {}
+
+ private:
+  void Serve(mg_connection* conn, bool head) override {
+    if (!probes_) {
+      Respond(conn, 404, kTextType, "not found; see /\n", head);
+      return;
+    }
+    const char* query = mg_get_request_info(conn)->query_string;
+    const auto outcome = probes_->Probe(Parameter(query, "target"), Parameter(query, "auth_module"),
+                                        RequestBudget(conn, default_timeout_));
+    if (outcome.status != 200) {
+      Respond(conn, outcome.status, kTextType, outcome.error + "\n", head);
+      return;
+    }
+    sender_.Send(conn, outcome.output, head);
+  }
+
+  // The URL-decoded value of a query parameter; empty when absent or too long to be sensible.
+  static std::string Parameter(const char* query, const char* name) {
+    if (!query) return {};
+    char value[1024];
+    const int length = mg_get_var(query, std::strlen(query), name, value, sizeof value);
+    return length > 0 ? std::string(value, static_cast<std::size_t>(length)) : std::string();
+  }
+
+  ProbePool* probes_;
+  Millis default_timeout_;
+  ExpositionSender sender_;
 };
 
 class HealthHandler final : public Handler {
@@ -227,7 +279,9 @@ class LandingHandler final : public Handler {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgtally</title></head><body>\n"
         "<h1>pgtally</h1>\n<p>PostgreSQL exporter for Prometheus, version {} ({}).</p>\n"
         "<p>Target: <code>{}</code>, {} collectors.</p>\n<ul>\n"
-        "<li><a href=\"{}\">{}</a>: metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: "
+        "<li><a href=\"{}\">{}</a>: metrics</li>\n"
+        "<li>/probe?target=host:port[/dbname]&amp;auth_module=NAME: another server's "
+        "metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: "
         "liveness</li>\n"
         "<li><a href=\"/readyz\">/readyz</a>: readiness and database "
         "reachability</li>\n</ul>\n</body></html>\n",
@@ -297,13 +351,14 @@ int ExternalSslContext(void** ssl_ctx, void*) {
 }
 
 struct HttpServer::Impl {
-  Impl(const HttpOptions& options, Exporter& exporter)
+  Impl(const HttpOptions& options, Exporter& exporter, ProbePool* probes)
       : tls(options.web.tls),
         metrics(exporter, options.default_scrape_timeout),
+        probe(probes, options.default_scrape_timeout),
         ready(exporter),
         landing(exporter, options.telemetry_path) {
     SetBasicAuthUsers(options.web.basic_auth_users);
-    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &landing}) {
+    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &probe, &landing}) {
       handler->set_context(&context, true);
     }
     for (Handler* handler : std::initializer_list<Handler*>{&health, &ready}) {
@@ -339,6 +394,7 @@ struct HttpServer::Impl {
     startup_error = nullptr;
     starting_tls = nullptr;
     server->addHandler(options.telemetry_path + "$", metrics);
+    server->addHandler("/probe$", probe);
     server->addHandler("/healthz$", health);
     server->addHandler("/readyz$", ready);
     server->addHandler("/", landing);
@@ -352,14 +408,15 @@ struct HttpServer::Impl {
   HandlerContext context;
   CivetCallbacks callbacks;
   MetricsHandler metrics;
+  ProbeHandler probe;
   HealthHandler health;
   ReadyHandler ready;
   LandingHandler landing;
   std::unique_ptr<CivetServer> server;  // last: stops before the handlers it calls go away
 };
 
-HttpServer::HttpServer(const HttpOptions& options, Exporter& exporter)
-    : impl_(std::make_unique<Impl>(options, exporter)) {}
+HttpServer::HttpServer(const HttpOptions& options, Exporter& exporter, ProbePool* probes)
+    : impl_(std::make_unique<Impl>(options, exporter, probes)) {}
 
 HttpServer::~HttpServer() = default;
 

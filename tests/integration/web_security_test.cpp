@@ -143,6 +143,10 @@ TEST_F(WebSecurity, HttpsWithBasicAuth) {
         << wrong;
   }
   EXPECT_EQ(Curl({"--cacert", certs_ / "ca.pem", base + "/"}).status, "401");
+  // /probe reaches other servers with configured credentials: never without authentication.
+  EXPECT_EQ(
+      Curl({"--cacert", certs_ / "ca.pem", base + "/probe?target=127.0.0.1&auth_module=x"}).status,
+      "401");
   // Probes answer without credentials when asked to.
   EXPECT_EQ(Curl({"--cacert", certs_ / "ca.pem", base + "/healthz"}).status, "200");
   EXPECT_EQ(Curl({"--cacert", certs_ / "ca.pem", base + "/readyz"}).status, "200");

@@ -103,6 +103,55 @@ TEST(ExporterConfig, ReportsProblemsWithLocations) {
   EXPECT_EQ(errors[4].ToString(), "p.yaml:4:11: log: format must be logfmt or json, not \"xml\"");
 }
 
+TEST(ExporterConfig, ReadsAuthModulesInPostgresExporterFormat) {
+  ExporterConfig config;
+  const auto errors = ParseExporterConfig(R"(
+auth_modules:
+  prod:
+    type: userpass
+    userpass: {username: monitor, password_file: secrets/pw}
+    options: {sslmode: verify-full, dbname: metrics}
+  dev:
+    type: userpass
+    userpass: {username: dev, password: devpw}
+probe: {idle_timeout: 90s, max_connections: 7, allowed_targets: 'db[0-9]+:5432'}
+)",
+                                          "/etc/pgtally/pgtally.yaml", config);
+  for (const auto& error : errors) ADD_FAILURE() << error.ToString();
+  ASSERT_EQ(config.auth_modules.size(), 2u);
+  const AuthModule& prod = config.auth_modules.at("prod");
+  EXPECT_EQ(prod.username, "monitor");
+  EXPECT_EQ(prod.password_file, "/etc/pgtally/secrets/pw");  // relative to the config file
+  EXPECT_EQ(prod.options, (std::map<std::string, std::string>{{"dbname", "metrics"},
+                                                              {"sslmode", "verify-full"}}));
+  EXPECT_EQ(config.auth_modules.at("dev").password, "devpw");
+  EXPECT_EQ(config.probe_idle_timeout, Millis(90000));
+  EXPECT_EQ(config.probe_max_connections, 7);
+  EXPECT_EQ(config.probe_allowed_targets, "db[0-9]+:5432");
+}
+
+TEST(ExporterConfig, RejectsAuthModulesThatCouldMisdirectCredentials) {
+  ExporterConfig config;
+  const auto errors = ParseExporterConfig(
+      "auth_modules:\n"
+      "  a: {type: ldap, userpass: {username: u}}\n"
+      "  b: {type: userpass, userpass: {username: u, password: p, password_file: f}}\n"
+      "  c: {type: userpass, userpass: {username: u}, options: {host: evil.example}}\n"
+      "  d: {type: userpass}\n"
+      "probe: {max_connections: 0}\n",
+      "p.yaml", config);
+  std::vector<std::string> messages;
+  for (const auto& error : errors) messages.push_back(error.ToString());
+  EXPECT_THAT(messages,
+              ::testing::UnorderedElementsAre(
+                  "p.yaml:2:13: auth module \"a\": type must be userpass, not \"ldap\"",
+                  "p.yaml:3:75: auth module \"b\": give password or password_file, not both",
+                  "p.yaml:4:64: auth module \"c\": option \"host\" cannot be set here: the "
+                  "/probe target gives the server and userpass the credentials",
+                  "p.yaml:5:6: auth module \"d\": \"userpass\" is required",
+                  "p.yaml:6:26: probe: \"max_connections\" must be between 1 and 10000"));
+}
+
 // The shipped example is a working file whose values are the documented defaults.
 TEST(ExporterConfig, ShippedExampleLoads) {
   ExporterConfig config;
@@ -116,6 +165,9 @@ TEST(ExporterConfig, ShippedExampleLoads) {
   EXPECT_EQ(config.scrape_timeout, defaults.scrape_timeout);
   EXPECT_EQ(config.connect_timeout, defaults.connect_timeout);
   EXPECT_EQ(config.database_parallelism, defaults.database_parallelism);
+  EXPECT_EQ(config.probe_idle_timeout, defaults.probe_idle_timeout);
+  EXPECT_EQ(config.probe_max_connections, defaults.probe_max_connections);
+  EXPECT_TRUE(config.auth_modules.empty());
   EXPECT_FALSE(config.data_source_name.empty());
 }
 

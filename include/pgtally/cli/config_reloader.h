@@ -8,6 +8,7 @@
 #include "pgtally/cli/exporter_setup.h"
 #include "pgtally/cli/options.h"
 #include "pgtally/collect/exporter.h"
+#include "pgtally/collect/probe_pool.h"
 
 namespace pgtally {
 
@@ -18,9 +19,9 @@ namespace pgtally {
 // and the running one keeps serving. Not thread-safe: one thread drives it.
 class ConfigReloader {
  public:
-  // `running` is the setup `exporter` was built from.
+  // `running` is the setup `exporter` and `probes` were built from.
   ConfigReloader(Flags flags, Environment environment, const ExporterSetup& running,
-                 Exporter& exporter);
+                 Exporter& exporter, ProbePool& probes);
 
   // Called with the basic authentication users of every successful reload that changes them.
   void OnBasicAuthUsers(std::function<void(const std::map<std::string, std::string>&)> apply) {
@@ -38,6 +39,7 @@ class ConfigReloader {
   ExporterConfig running_;
   WebConfig running_web_;
   Exporter& exporter_;
+  ProbePool& probes_;
   std::function<void(const std::map<std::string, std::string>&)> apply_users_;
   std::string digest_;  // of the files at the last load or attempt
 };

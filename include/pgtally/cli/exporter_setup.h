@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "pgtally/cli/options.h"
+#include "pgtally/collect/probe_pool.h"
 #include "pgtally/collect/target.h"
 #include "pgtally/config/collector_spec.h"
 #include "pgtally/config/exporter_config.h"
@@ -17,7 +18,8 @@ struct ExporterSetup {
   ExporterConfig config;
   std::vector<CollectorSpec> collectors;
   TargetOptions target;
-  WebConfig web;  // from --web.config.file
+  ProbeOptions probe;  // for /probe's targets
+  WebConfig web;       // from --web.config.file
 };
 
 // Reads the config file and the collector files that flags and environment name, applies the

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -25,7 +26,14 @@ struct ScrapeOutput {
 // waits for that scrape and gets its result, so the database sees each query once.
 class Exporter {
  public:
-  Exporter(TargetOptions target, std::vector<CollectorSpec> collectors);
+  // `reloads`: whether its output reports config reloads (not for the targets of /probe).
+  Exporter(TargetOptions target, std::vector<CollectorSpec> collectors, bool reloads = true);
+
+  // More of pgtally's own metrics for every scrape's output, e.g. the /probe pool's. Set before
+  // the first scrape; called during scrapes, so it must be thread-safe.
+  void SetExtraMetrics(std::function<std::vector<prometheus::MetricFamily>()> source) {
+    extra_metrics_ = std::move(source);
+  }
 
   // Scrapes within `budget` (or joins the scrape in progress). Never throws.
   std::shared_ptr<const ScrapeOutput> Scrape(Millis budget);
@@ -50,6 +58,7 @@ class Exporter {
   std::string FallbackBody() const;
 
   SelfMetrics self_metrics_;
+  std::function<std::vector<prometheus::MetricFamily>()> extra_metrics_;
   std::shared_ptr<pg::Interrupt> interrupt_;
   std::unique_ptr<Target> target_;  // used by the one running scrape only
   std::size_t body_size_hint_ = 0;  // the last exposition's size, to allocate the next at once

@@ -29,8 +29,9 @@ std::string_view ToString(DropReason reason);
 // fresh by each scrape instead. Thread-safe.
 class SelfMetrics {
  public:
-  // Creates every {collector, class} series at zero, so rate() sees the first error.
-  explicit SelfMetrics(const std::vector<std::string>& collectors);
+  // Creates every {collector, class} series at zero, so rate() sees the first error. Without
+  // `reloads`, the config reload gauges are left out (a /probe target's metrics have none).
+  explicit SelfMetrics(const std::vector<std::string>& collectors, bool reloads = true);
 
   // After a reload: starts counters of new collectors at zero and drops those of removed ones.
   void SetCollectors(const std::vector<std::string>& collectors);
@@ -52,8 +53,8 @@ class SelfMetrics {
   prometheus::Registry registry_;
   prometheus::Family<prometheus::Counter>& errors_;
   prometheus::Family<prometheus::Counter>& dropped_;
-  prometheus::Gauge& reload_successful_;
-  prometheus::Gauge& reload_success_time_;
+  prometheus::Gauge* reload_successful_ = nullptr;
+  prometheus::Gauge* reload_success_time_ = nullptr;
   std::mutex mutex_;  // guards collectors_
   std::set<std::string> collectors_;
 };

@@ -19,6 +19,34 @@
 
 namespace pgtally {
 
+// A bound on the database connections that several targets hold together. Thread-safe.
+class ConnectionLimit {
+ public:
+  explicit ConnectionLimit(int max) : max_(max) {}
+
+  // Takes one of the connections, or returns false when all are taken.
+  bool TryAcquire() {
+    std::lock_guard lock(mutex_);
+    if (in_use_ >= max_) return false;
+    ++in_use_;
+    return true;
+  }
+  void Release() {
+    std::lock_guard lock(mutex_);
+    --in_use_;
+  }
+  int in_use() const {
+    std::lock_guard lock(mutex_);
+    return in_use_;
+  }
+  int max() const { return max_; }
+
+ private:
+  const int max_;
+  mutable std::mutex mutex_;
+  int in_use_ = 0;
+};
+
 struct TargetOptions {
   std::string dsn;
   // Read at every connection attempt; its password overrides the DSN's. Empty: none.
@@ -33,6 +61,9 @@ struct TargetOptions {
   Millis discovery_interval{60000};
   // How many databases scope: database collectors run on at once, each on its own connection.
   int database_parallelism = 4;
+  // Shared with other targets: each connection this target opens takes one until it is closed.
+  // Null: no bound.
+  std::shared_ptr<ConnectionLimit> connection_limit;
 };
 
 // What happened to one collector during a scrape.

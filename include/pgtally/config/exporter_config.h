@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,19 @@
 namespace pgtally {
 
 enum class LogFormat { kLogfmt, kJson };
+
+// How pgtally logs in to the servers /probe reaches, named by its auth_module parameter so that
+// credentials never travel in URLs. The format is postgres_exporter's (type: userpass, with
+// userpass.username and .password, and options), plus password_file.
+struct AuthModule {
+  std::string username;
+  std::string password;       // or:
+  std::string password_file;  // read at every connection attempt
+  // More libpq keywords, e.g. sslmode or connect_timeout; dbname is the default database.
+  std::map<std::string, std::string> options;
+
+  bool operator==(const AuthModule&) const = default;
+};
 
 // Everything pgtally is told by its config file, environment and flags (in rising precedence).
 // The defaults here are the documented defaults.
@@ -38,6 +52,13 @@ struct ExporterConfig {
   Millis discovery_interval{60000};
   // How many databases scope: database collectors run on at once.
   int database_parallelism = 4;
+
+  // The multi-target /probe endpoint: auth modules by name, and its pool of targets.
+  std::map<std::string, AuthModule> auth_modules;
+  Millis probe_idle_timeout{300000};  // a target not probed this long has its connections closed
+  int probe_max_connections = 50;     // open at once, over all /probe targets
+  // Which targets /probe may reach: a POSIX extended regex matching "host:port" whole.
+  std::string probe_allowed_targets;  // empty: any
 
   Millis connect_timeout{5000};
   Millis default_collector_timeout{10000};

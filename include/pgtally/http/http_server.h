@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pgtally/collect/exporter.h"
+#include "pgtally/collect/probe_pool.h"
 #include "pgtally/config/duration.h"
 #include "pgtally/config/web_config.h"
 
@@ -24,7 +25,8 @@ struct HttpOptions {
   bool unauthenticated_probes = false;
 };
 
-// The HTTP endpoints, served by CivetWeb: the telemetry path, / (a landing page), /healthz
+// The HTTP endpoints, served by CivetWeb: the telemetry path, /probe (other targets, when there
+// is a probe pool), / (a landing page), /healthz
 // (the process is alive) and /readyz (ready to serve; reports database reachability in its
 // body but never fails because of it). Handlers see the whole request, so headers such as the
 // scrape timeout are honoured. Serving starts in the constructor and stops in the destructor.
@@ -32,7 +34,8 @@ class HttpServer {
  public:
   // Throws std::runtime_error when it cannot listen (address in use, bad address) or the TLS
   // settings are unusable.
-  HttpServer(const HttpOptions& options, Exporter& exporter);
+  // With a `probes` pool, /probe?target=...&auth_module=... scrapes other servers too.
+  HttpServer(const HttpOptions& options, Exporter& exporter, ProbePool* probes = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
