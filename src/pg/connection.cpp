@@ -24,6 +24,11 @@ std::string Trimmed(const char* message) {
 
 void IgnoreNotice(void*, const char*) {}
 
+// Derived from the text, so that the same statement has the same name on every connection.
+std::string StatementName(std::string_view sql) {
+  return fmt::format("pgtally_{:016x}", std::hash<std::string_view>{}(sql));
+}
+
 }  // namespace
 
 Interrupt::Interrupt()
@@ -200,23 +205,62 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql,
       "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
       std::max<long long>(1, statement_timeout.count()),
       std::max<long long>(1, lock_timeout.count()));
-  if (auto started = Exec(begin, deadline); !started.ok()) return started;
-
   QueryOutcome outcome;
+  // Twice at most: once more when a pooler switched backends under a prepared statement.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto started = Exec(begin, deadline); !started.ok()) return started;
+    outcome = ExecPrepared(sql, arguments, deadline, sink);
+    if (connected()) {
+      // A failed ROLLBACK leaves the connection unusable; close it so the next scrape reconnects.
+      if (auto ended = Exec("ROLLBACK", deadline); !ended.ok()) Close();
+    }
+    if (outcome.ok() || !connected()) break;
+    if (outcome.error.sqlstate == "26000") {
+      // invalid_sql_statement_name: a pooler handed us a backend that does not know it.
+      prepared_.clear();
+    } else if (outcome.error.sqlstate == "0A000" &&
+               outcome.error.message.find("cached plan must not change result type") !=
+                   std::string::npos) {
+      // A table or view the statement reads changed its columns: prepare it afresh.
+      const std::string name = StatementName(sql);
+      if (!Exec("DEALLOCATE " + name, deadline).ok() && !connected()) break;
+      prepared_.erase(name);
+    } else {
+      break;
+    }
+  }
+  return outcome;
+}
+
+std::optional<Error> Connection::Prepare(const std::string& name, std::string_view sql,
+                                         int parameters, Clock::time_point deadline) {
+  if (prepared_.contains(name)) return std::nullopt;
+  if (!PQsendPrepare(conn_.get(), name.c_str(), std::string(sql).c_str(), parameters, nullptr)) {
+    return Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())));
+  }
+  auto outcome = Await(deadline, nullptr);
+  // 42P05, duplicate_prepared_statement: prepared by an earlier connection to this backend
+  // (through a pooler). Same name, same text: it can be used.
+  if (!outcome.ok() && outcome.error.sqlstate != "42P05") return std::move(outcome.error);
+  prepared_.insert(name);
+  return std::nullopt;
+}
+
+QueryOutcome Connection::ExecPrepared(std::string_view sql,
+                                      const std::vector<std::string>& arguments,
+                                      Clock::time_point deadline, const RowSink* sink) {
+  const std::string name = StatementName(sql);
+  if (auto error = Prepare(name, sql, static_cast<int>(arguments.size()), deadline)) {
+    return {std::nullopt, std::move(*error)};
+  }
   std::vector<const char*> values;
   values.reserve(arguments.size());
   for (const auto& argument : arguments) values.push_back(argument.c_str());
-  if (!PQsendQueryParams(conn_.get(), std::string(sql).c_str(), static_cast<int>(values.size()),
-                         nullptr, values.data(), nullptr, nullptr, 0)) {
-    outcome = {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
-  } else {
-    outcome = Await(deadline, sink);
+  if (!PQsendQueryPrepared(conn_.get(), name.c_str(), static_cast<int>(values.size()),
+                           values.data(), nullptr, nullptr, 0)) {
+    return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   }
-  if (connected()) {
-    // A failed ROLLBACK leaves the connection unusable; close it so the next scrape reconnects.
-    if (auto ended = Exec("ROLLBACK", deadline); !ended.ok()) Close();
-  }
-  return outcome;
+  return Await(deadline, sink);
 }
 
 std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error) {

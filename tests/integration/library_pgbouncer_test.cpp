@@ -16,6 +16,7 @@
 #include "pg_client.h"
 #include "pg_server.h"
 #include "pgbouncer_server.h"
+#include "process.h"
 #include "promtool.h"
 #include "test_exporter.h"
 
@@ -132,6 +133,33 @@ TEST_F(PgBouncerLibraryTest, StatsCountQueriesAndBytes) {
   // Ten queries of 10 ms each: at least 0.1 s, and microseconds were scaled to seconds.
   EXPECT_GE(SampleValue(after, query_time), 0.1);
   EXPECT_LT(SampleValue(after, query_time), 60);
+}
+
+// pgtally prepares its statements once per connection. Behind transaction pooling the next
+// transaction may run on a backend that never saw them: pgtally prepares them again there.
+TEST_F(PgBouncerLibraryTest, PreparedStatementsSurviveTransactionPooling) {
+  auto through_pool = MakeExporter(bouncer_.Dsn("postgres"), R"yaml(version: 1
+collectors:
+  - {name: pooled, help: P., query: "SELECT 7 AS v", values: [{column: v, type: gauge}]}
+)yaml");
+  EXPECT_EQ(SampleValue(ScrapeBody(*through_pool), "pooled_v"), 7);
+  // The pool has one server connection. RECONNECT closes it once released, so the next
+  // transaction runs on a fresh backend.
+  const auto backend = [&] {
+    const auto conn = Connect(bouncer_.Dsn("postgres"));
+    PGresult* result = PQexec(conn.get(), "SELECT pg_backend_pid()");
+    const std::string pid = PQntuples(result) == 1 ? PQgetvalue(result, 0, 0) : "";
+    PQclear(result);
+    return pid;
+  };
+  const auto before = backend();
+  RunSql(Connect(bouncer_.AdminDsn()).get(), "RECONNECT postgres");
+  EXPECT_TRUE(Eventually([&] { return backend() != before; }, std::chrono::seconds(10)));
+  for (int i = 0; i < 3; ++i) {
+    const auto body = ScrapeBody(*through_pool);
+    EXPECT_EQ(SampleValue(body, "pooled_v"), 7) << body;
+    EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"pooled\"}"), 1);
+  }
 }
 
 TEST_F(PgBouncerLibraryTest, UpFollowsPgBouncer) {

@@ -340,6 +340,34 @@ collectors:
   EXPECT_EQ(Calls(pg_, "coalesce_probe_table") - before, 1);
 }
 
+// Each statement is prepared once per connection and planned once, not on every scrape.
+TEST(PreparedStatements, AreExecutedWithoutPlanningAgain) {
+  PgServer pg(PgServer::Options{.extra_conf = {"pg_stat_statements.track_planning = on"}});
+  pg.Exec("CREATE TABLE plan_probe_table (id int, v int)");
+  auto exporter = MakeExporter(pg.Dsn(), R"yaml(version: 1
+collectors:
+  - {name: planned, help: P., query: "SELECT count(*) AS v FROM plan_probe_table", values: [{column: v, type: gauge}]}
+  - name: columns
+    help: C.
+    query: SELECT * FROM plan_probe_table
+    labels: [id]
+    values: [{column: v, type: gauge}]
+)yaml");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "planned_v"), 0);
+  EXPECT_EQ(pg.QueryValue("SELECT calls || '/' || plans FROM pg_stat_statements WHERE query LIKE "
+                          "'SELECT count(*) AS v FROM plan_probe_table%'"),
+            "5/1");
+
+  // A prepared statement whose table changes its columns cannot run as prepared
+  // ("cached plan must not change result type"): it is prepared again.
+  pg.Exec("INSERT INTO plan_probe_table VALUES (1, 10)");
+  EXPECT_EQ(SampleValue(ScrapeBody(*exporter), "columns_v{id=\"1\"}"), 10);
+  pg.Exec("ALTER TABLE plan_probe_table ADD COLUMN extra text");
+  const auto body = ScrapeBody(*exporter);
+  EXPECT_EQ(SampleValue(body, "columns_v{id=\"1\"}"), 10);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"columns\"}"), 1);
+}
+
 TEST_F(ScrapeTest, DuplicateRowsAreDroppedAndCounted) {
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "pgtally/config/duration.h"
@@ -118,7 +119,10 @@ class Connection {
   std::optional<Error> Connect(Clock::time_point deadline,
                                const std::optional<std::string>& password = std::nullopt);
   bool connected() const;
-  void Close() { conn_.reset(); }
+  void Close() {
+    conn_.reset();
+    prepared_.clear();
+  }
 
   // One statement with the simple query protocol, outside any transaction we open. With a
   // `sink`, the rows stream to it.
@@ -129,6 +133,11 @@ class Connection {
   // BEGIN READ ONLY with statement_timeout and lock_timeout set for that transaction only.
   // `arguments` are bound as text to $1, $2, ... With a `sink`, the rows stream to it; when the
   // statement fails part way, the sink has seen some of them.
+  //
+  // The statement is prepared on first use and kept for the life of the connection, so the
+  // server plans it once, not on every scrape (on catalog queries, planning took a third of
+  // the SQL time). Statement names derive from the text, so a pooler that hands the connection
+  // another backend is handled: a missing statement is prepared again, an existing one reused.
   QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
                             Millis statement_timeout, Millis lock_timeout,
                             Clock::time_point deadline, const RowSink* sink = nullptr);
@@ -143,8 +152,15 @@ class Connection {
   enum class Wait { kReady, kTimeout, kError };
   Wait WaitForSocket(bool for_write, Clock::time_point deadline) const;
 
+  // Prepares `sql` as `name` unless this connection did already.
+  std::optional<Error> Prepare(const std::string& name, std::string_view sql, int parameters,
+                               Clock::time_point deadline);
+  QueryOutcome ExecPrepared(std::string_view sql, const std::vector<std::string>& arguments,
+                            Clock::time_point deadline, const RowSink* sink);
+
   ConnectOptions options_;
   ConnPtr conn_;
+  std::unordered_set<std::string> prepared_;  // statement names, for this conn_ only
 };
 
 // The password stored in the file at `path`, without trailing line breaks (as echo or a
