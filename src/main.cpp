@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
   // thread its own malloc arena that keeps its peak: with 50,000 series that was 276 MB of RSS
   // instead of 59 MB (bench/catalog-scale.sh). One arena costs no measurable latency here.
   mallopt(M_ARENA_MAX, 1);
+  // A fixed threshold instead of glibc's sliding one, which rises to the largest block ever
+  // freed: a scrape's large strings (a family's lines, the gzip output) are then mapped and
+  // unmapped on their own instead of fragmenting the heap. Peak RSS on the 5,000-table
+  // benchmark: 23.6 -> 22.9 MB, steady 22.5 -> 20.5 MB.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {

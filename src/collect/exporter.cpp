@@ -94,6 +94,13 @@ std::vector<MetricFamily> ScrapeMetrics(const TargetScrape& scrape, double scrap
 
 }  // namespace
 
+std::string ScrapeOutput::Text() const {
+  std::string text;
+  text.reserve(size);
+  for (const auto& part : parts) text += part;
+  return text;
+}
+
 Exporter::Exporter(TargetOptions target, std::vector<CollectorSpec> collectors, bool reloads)
     : self_metrics_({}, reloads), interrupt_(std::make_shared<pg::Interrupt>()) {
   Reload(std::move(target), std::move(collectors));
@@ -132,7 +139,7 @@ std::string Exporter::FallbackBody() const {
   return fmt::format("# TYPE {} gauge\n{} 0\n", up, up);
 }
 
-std::shared_ptr<const ScrapeOutput> Exporter::last() const {
+std::optional<Exporter::Status> Exporter::last() const {
   std::lock_guard lock(mutex_);
   return last_;
 }
@@ -158,7 +165,7 @@ std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
 
   lock.lock();
   in_flight_ = {};
-  last_ = output;
+  last_ = Status{output->up, output->finished};
   return output;
 }
 
@@ -167,25 +174,26 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   auto output = std::make_shared<ScrapeOutput>();
   try {
     TargetScrape scrape = target_->Scrape(start + budget);
-    output->body.reserve(body_size_hint_ + body_size_hint_ / 8);
-    AppendFamilies(scrape.families, output->body);
-    scrape.families = {};  // the samples are in the body now
+    output->size += MoveToParts(std::move(scrape.families), output->parts);
     auto families =
         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count());
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
     if (extra_metrics_) {
       for (auto& family : extra_metrics_()) families.push_back(std::move(family));
     }
-    AppendExposition(families, output->body);
-    body_size_hint_ = output->body.size();
+    std::string own;
+    AppendExposition(families, own);
+    output->Append(std::move(own));
     output->up = scrape.up;
   } catch (const std::exception& e) {
     // Nothing may end the process or fail the request: serve pg_up 0 and say why in the log.
     spdlog::error("scrape failed: {}", e.what());
-    output->body = FallbackBody();
+    output = std::make_shared<ScrapeOutput>();
+    output->Append(FallbackBody());
   } catch (...) {
     spdlog::error("scrape failed with an unknown exception");
-    output->body = FallbackBody();
+    output = std::make_shared<ScrapeOutput>();
+    output->Append(FallbackBody());
   }
   output->finished = std::chrono::system_clock::now();
   return output;

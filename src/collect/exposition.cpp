@@ -70,6 +70,20 @@ void AppendFamilies(const std::vector<FamilyText>& families, std::string& out) {
   }
 }
 
+std::size_t MoveToParts(std::vector<FamilyText>&& families, std::vector<std::string>& parts) {
+  std::size_t size = 0;
+  parts.reserve(parts.size() + 2 * families.size());
+  for (auto& family : families) {
+    std::string header;
+    AppendHeader(family.name, family.help, TypeName(family.type), header);
+    size += header.size() + family.samples.size();
+    parts.push_back(std::move(header));
+    parts.push_back(std::move(family.samples));
+  }
+  families = {};
+  return size;
+}
+
 void AppendExposition(const std::vector<prometheus::MetricFamily>& families, std::string& out) {
   for (const auto& family : families) {
     const char* type = TypeName(family.type);

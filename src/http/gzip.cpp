@@ -63,21 +63,54 @@ bool AcceptsGzip(const char* accept_encoding) {
 }
 
 std::optional<std::string> Gzip(std::string_view text) {
-  if (text.size() > std::numeric_limits<uInt>::max()) return std::nullopt;
+  return Gzip(std::vector<std::string>{std::string(text)});
+}
+
+std::optional<std::string> Gzip(const std::vector<std::string>& parts) {
   z_stream stream{};
   // 15 window bits, +16 for a gzip header and trailer instead of zlib's.
   if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     return std::nullopt;
   }
-  std::string out(deflateBound(&stream, static_cast<uLong>(text.size())), '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  stream.avail_in = static_cast<uInt>(text.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  const int result = deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
+  // Grown in steps rather than sized for the worst case up front: the exposition compresses
+  // about 20 times, so a buffer the size of the input would be mostly unused memory.
+  constexpr std::size_t kStep = 64 * 1024;
+  std::string out;
+  std::size_t produced = 0;
+  // Runs deflate until it has taken all its input (Z_NO_FLUSH) or ended the stream (Z_FINISH).
+  const auto run = [&](int flush) {
+    while (true) {
+      if (produced == out.size()) out.resize(out.size() + kStep);
+      stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      stream.avail_out = static_cast<uInt>(out.size() - produced);
+      const int result = deflate(&stream, flush);
+      produced = out.size() - stream.avail_out;
+      if (result == Z_STREAM_END) return true;
+      if (result != Z_OK && result != Z_BUF_ERROR) return false;
+      if (stream.avail_out > 0) {
+        // Room left over: deflate took everything it could. Only the end is missing for Z_FINISH.
+        return flush == Z_NO_FLUSH && stream.avail_in == 0;
+      }
+    }
+  };
+  bool ok = true;
+  for (const auto& part : parts) {
+    if (part.size() > std::numeric_limits<uInt>::max()) {
+      ok = false;
+      break;
+    }
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
+    stream.avail_in = static_cast<uInt>(part.size());
+    if (!(ok = run(Z_NO_FLUSH))) break;
+  }
+  if (ok) {
+    stream.avail_in = 0;
+    ok = run(Z_FINISH);
+  }
   deflateEnd(&stream);
-  if (result != Z_STREAM_END) return std::nullopt;
+  if (!ok) return std::nullopt;
+  out.resize(produced);
+  out.shrink_to_fit();
   return out;
 }
 

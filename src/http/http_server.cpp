@@ -45,14 +45,20 @@ const char* StatusText(int status) {
   }
 }
 
-// `extra_headers` are whole lines, each ending in CRLF.
-void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
-             bool head = false, std::string_view extra_headers = "") {
+// The status line and headers of a response with a `length`-byte body. `extra_headers` are
+// whole lines, each ending in CRLF.
+void RespondHeaders(mg_connection* conn, int status, std::string_view content_type,
+                    std::size_t length, std::string_view extra_headers) {
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: "
             "no-store\r\n%.*s\r\n",
             status, StatusText(status), static_cast<int>(content_type.size()), content_type.data(),
-            body.size(), static_cast<int>(extra_headers.size()), extra_headers.data());
+            length, static_cast<int>(extra_headers.size()), extra_headers.data());
+}
+
+void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
+             bool head = false, std::string_view extra_headers = "") {
+  RespondHeaders(conn, status, content_type, body.size(), extra_headers);
   if (!head) mg_write(conn, body.data(), body.size());
 }
 
@@ -158,14 +164,33 @@ class ExpositionSender {
         return;
       }
     }
-    Respond(conn, 200, kExpositionType, output->body, head, "Vary: Accept-Encoding\r\n");
+    RespondHeaders(conn, 200, kExpositionType, output->size, "Vary: Accept-Encoding\r\n");
+    if (head) return;
+    // Gathered into writes of about 64 KiB: one send per part would be hundreds of small ones.
+    constexpr std::size_t kWrite = 64 * 1024;
+    std::string buffer;
+    buffer.reserve(kWrite);
+    const auto flush = [&] {
+      const bool sent = mg_write(conn, buffer.data(), buffer.size()) > 0;
+      buffer.clear();
+      return sent;
+    };
+    for (const auto& part : output->parts) {
+      if (buffer.size() + part.size() > kWrite && !buffer.empty() && !flush()) return;
+      if (part.size() >= kWrite) {
+        if (mg_write(conn, part.data(), part.size()) <= 0) return;  // the client went away
+      } else {
+        buffer += part;
+      }
+    }
+    if (!buffer.empty()) flush();
   }
 
  private:
   std::shared_ptr<const std::string> Compressed(const std::shared_ptr<const ScrapeOutput>& output) {
     std::lock_guard lock(mutex_);
     if (gzip_for_.lock() != output) {
-      auto compressed = Gzip(output->body);
+      auto compressed = Gzip(output->parts);
       if (!compressed) return nullptr;
       gzip_body_ = std::make_shared<const std::string>(std::move(*compressed));
       gzip_for_ = output;

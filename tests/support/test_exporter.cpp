@@ -27,6 +27,8 @@ std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view 
   return std::make_unique<Exporter>(std::move(options), std::move(collectors));
 }
 
-std::string ScrapeBody(Exporter& exporter, Millis budget) { return exporter.Scrape(budget)->body; }
+std::string ScrapeBody(Exporter& exporter, Millis budget) {
+  return exporter.Scrape(budget)->Text();
+}
 
 }  // namespace pgtally::testing

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pgtally {
 namespace {
@@ -49,6 +51,25 @@ TEST(Gzip, RoundTripsAndShrinksAnExposition) {
   EXPECT_LT(compressed->size() * 5, exposition.size());
   ASSERT_TRUE(Gzip("").has_value());
   EXPECT_EQ(Gunzip(*Gzip("")), "");
+}
+
+// A scrape's exposition comes in parts (a header, then a family's samples, ...): compressed as
+// one stream, whatever their sizes, including empty ones and ones larger than the output step.
+TEST(Gzip, PartsCompressAsTheirConcatenation) {
+  std::string noise;
+  std::uint32_t state = 12345;
+  for (int i = 0; i < 300'000; ++i) {
+    state = state * 1103515245 + 12345;
+    noise.push_back(static_cast<char>(state >> 24));  // barely compressible: output > 64 KiB
+  }
+  const std::vector<std::string> parts = {"# TYPE a gauge\n", "", "a 1\n", noise, "", "b 2\n"};
+  const auto compressed = Gzip(parts);
+  ASSERT_TRUE(compressed);
+  EXPECT_GT(compressed->size(), 64u * 1024);
+  EXPECT_EQ(Gunzip(*compressed), parts[0] + parts[2] + noise + parts[5]);
+  const auto empty = Gzip(std::vector<std::string>{});
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(Gunzip(*empty), "");
 }
 
 }  // namespace

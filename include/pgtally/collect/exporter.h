@@ -5,6 +5,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,18 @@ namespace pgtally {
 
 // One finished scrape, serialized once and shared by every request that asked for it.
 struct ScrapeOutput {
-  std::string body;  // text exposition format 0.0.4
+  // The exposition (text format 0.0.4) in parts, sent one after the other: the collectors'
+  // sample lines stay in the strings they were written to, never copied into one body.
+  std::vector<std::string> parts;
+  std::size_t size = 0;  // the bytes of all parts
   bool up = false;
   std::chrono::system_clock::time_point finished;
+
+  void Append(std::string part) {
+    size += part.size();
+    parts.push_back(std::move(part));
+  }
+  std::string Text() const;  // the parts joined
 };
 
 // The scrape engine behind /metrics: owns the target, the collectors and the self-metrics.
@@ -47,8 +57,13 @@ class Exporter {
   // cutting short the queries still running then.
   void Stop(Millis grace);
 
-  // The most recent finished scrape, or nullptr before the first.
-  std::shared_ptr<const ScrapeOutput> last() const;
+  // How the most recent scrape went, or nullopt before the first. Its body is not kept: that
+  // would hold a second exposition in memory while the next scrape builds its own.
+  struct Status {
+    bool up = false;
+    std::chrono::system_clock::time_point finished;
+  };
+  std::optional<Status> last() const;
   std::string target_name() const;
   std::size_t collector_count() const;
 
@@ -61,14 +76,13 @@ class Exporter {
   std::function<std::vector<prometheus::MetricFamily>()> extra_metrics_;
   std::shared_ptr<pg::Interrupt> interrupt_;
   std::unique_ptr<Target> target_;  // used by the one running scrape only
-  std::size_t body_size_hint_ = 0;  // the last exposition's size, to allocate the next at once
 
   mutable std::mutex mutex_;
   std::unique_ptr<Target> next_target_;  // from Reload, taken by the next scrape
   std::string target_name_;
   std::size_t collector_count_ = 0;
   std::shared_future<std::shared_ptr<const ScrapeOutput>> in_flight_;  // valid while one runs
-  std::shared_ptr<const ScrapeOutput> last_;
+  std::optional<Status> last_;
 };
 
 // pgtally_build_info's labels.

@@ -20,6 +20,9 @@ struct FamilyText {
 
 // Appends the HELP and TYPE lines and the samples of each family to `out`.
 void AppendFamilies(const std::vector<FamilyText>& families, std::string& out);
+// The same exposition as parts to send one after the other: each family's HELP and TYPE lines,
+// then its samples, moved rather than copied. Returns the bytes added.
+std::size_t MoveToParts(std::vector<FamilyText>&& families, std::vector<std::string>& parts);
 
 // A sample value as TextSerializer writes it (%.16g, "Nan", "+Inf", "-Inf").
 void AppendSampleValue(double value, std::string& out);

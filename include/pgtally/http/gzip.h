@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgtally {
 
@@ -13,5 +14,7 @@ bool AcceptsGzip(const char* accept_encoding);
 // `text` as a gzip stream (RFC 1952) at zlib's fastest level: exposition text shrinks about
 // tenfold even so, for a fraction of the cost of the default level. Nullopt if zlib fails.
 std::optional<std::string> Gzip(std::string_view text);
+// The same for the concatenation of `parts`.
+std::optional<std::string> Gzip(const std::vector<std::string>& parts);
 
 }  // namespace pgtally
