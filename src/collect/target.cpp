@@ -429,70 +429,52 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
           ? Databases(probe_deadline)
           : kNoDatabases;
 
-  // The work comes as one task per connection, each running its collectors in order: the server
-  // collectors on the DSN's connection, followed by the database collectors of the DSN's own
-  // database, which shares that connection; then, for every other database, its database
-  // collectors on its own connection. A pool of database_parallelism workers takes the tasks in
-  // turn, so the server collectors overlap with the other databases instead of preceding them.
-  std::vector<std::size_t> server_specs, database_specs;  // indexes of the collectors that apply
+  // Server collectors run in order on the DSN's connection. Database collectors then run on
+  // every database, each database on its own connection, several databases at once: a pool of
+  // database_parallelism workers takes the databases in turn and runs the collectors in order.
+  std::vector<std::size_t> per_database;  // indexes of the database collectors that apply
+  std::vector<std::vector<Fragment>> fragments(collectors_->size());
   const auto& specs = *collectors_;
   for (std::size_t i = 0; i < specs.size(); ++i) {
     if (!applies(specs[i])) continue;
-    (specs[i].scope == Scope::kDatabase ? database_specs : server_specs).push_back(i);
-  }
-  std::optional<std::size_t> own_index;  // of the DSN's database in the list
-  std::vector<std::size_t> other_databases;
-  for (std::size_t d = 0; d < databases.size(); ++d) {
-    const std::string& db = databases[d];
-    if (db == own_database) {
-      own_index = d;
-      continue;
-    }
-    other_databases.push_back(d);
-    // Created here so that the workers only look entries up (see Connect).
-    auto& entry = databases_[db];
-    if (!entry) {
-      entry = std::make_unique<Database>(
-          pg::ConnectOptions{options_.dsn, db, options_.connect_timeout, interrupt_});
+    if (specs[i].scope == Scope::kDatabase) {
+      per_database.push_back(i);
+    } else {
+      fragments[i].push_back(
+          Run(specs[i], *specs[i].QueryFor(server_version), "", "", interrupt_->Cap(deadline)));
     }
   }
-  std::vector<Fragment> server_runs;                                 // in server_specs order
-  std::vector<std::vector<Fragment>> by_database(databases.size());  // in database_specs order
-  const auto run_database = [&](std::size_t d) {
-    const std::string& db = databases[d];
-    for (const std::size_t i : database_specs) {
-      by_database[d].push_back(Run(specs[i], *specs[i].QueryFor(server_version),
-                                   db == own_database ? "" : db, db, interrupt_->Cap(deadline)));
-    }
-  };
-  const std::size_t tasks = 1 + other_databases.size();
-  std::atomic<std::size_t> next{0};
-  const auto work = [&] {
-    for (std::size_t t; (t = next++) < tasks;) {
-      if (t > 0) {
-        run_database(other_databases[t - 1]);
-        continue;
+  if (!per_database.empty() && !databases.empty()) {
+    for (const auto& db : databases) {
+      // Created here so that the workers only look entries up (see Connect).
+      auto& entry = databases_[db == own_database ? "" : db];
+      if (!entry) {
+        entry = std::make_unique<Database>(pg::ConnectOptions{
+            options_.dsn, db == own_database ? "" : db, options_.connect_timeout, interrupt_});
       }
-      for (const std::size_t i : server_specs) {
-        server_runs.push_back(
-            Run(specs[i], *specs[i].QueryFor(server_version), "", "", interrupt_->Cap(deadline)));
-      }
-      if (own_index) run_database(*own_index);
     }
-  };
-  const std::size_t workers =
-      std::min<std::size_t>(std::max(options_.database_parallelism, 1), tasks);
-  std::vector<std::jthread> pool;
-  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  pool.clear();  // joins
-  std::vector<std::vector<Fragment>> fragments(specs.size());
-  for (std::size_t k = 0; k < server_specs.size(); ++k) {
-    fragments[server_specs[k]].push_back(std::move(server_runs[k]));
-  }
-  for (auto& runs : by_database) {
-    for (std::size_t k = 0; k < runs.size(); ++k) {
-      fragments[database_specs[k]].push_back(std::move(runs[k]));
+    std::vector<std::vector<Fragment>> by_database(databases.size());
+    std::atomic<std::size_t> next{0};
+    const auto work = [&] {
+      for (std::size_t d; (d = next++) < databases.size();) {
+        const std::string& db = databases[d];
+        for (const std::size_t i : per_database) {
+          by_database[d].push_back(Run(specs[i], *specs[i].QueryFor(server_version),
+                                       db == own_database ? "" : db, db,
+                                       interrupt_->Cap(deadline)));
+        }
+      }
+    };
+    const std::size_t workers =
+        std::min<std::size_t>(std::max(options_.database_parallelism, 1), databases.size());
+    std::vector<std::jthread> pool;
+    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+    work();
+    pool.clear();  // joins
+    for (auto& runs : by_database) {
+      for (std::size_t k = 0; k < per_database.size(); ++k) {
+        fragments[per_database[k]].push_back(std::move(runs[k]));
+      }
     }
   }
 
