@@ -160,7 +160,10 @@ std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
   lock.unlock();
   retired.reset();  // closes the old target's connections, outside the lock
 
-  auto output = RunScrape(budget);
+  // On a thread of its own rather than the request's: the scrape's deep stack then lives in
+  // one thread stack (glibc reuses it from scrape to scrape) instead of leaving its pages
+  // resident in each of the HTTP server's 32 worker threads in turn (3 MB of RSS).
+  auto output = std::async(std::launch::async, [this, budget] { return RunScrape(budget); }).get();
   promise.set_value(output);
 
   lock.lock();
