@@ -201,28 +201,24 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql,
                                       const std::vector<std::string>& arguments,
                                       Millis statement_timeout, Millis lock_timeout,
                                       Clock::time_point deadline, const RowSink* sink) {
-  const auto begin = fmt::format(
-      "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
-      std::max<long long>(1, statement_timeout.count()),
-      std::max<long long>(1, lock_timeout.count()));
+  const std::string name = StatementName(sql);
   QueryOutcome outcome;
-  // Twice at most: once more when a pooler switched backends under a prepared statement.
+  // Twice at most: once more when the server's prepared statement is not what we thought.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (auto started = Exec(begin, deadline); !started.ok()) return started;
-    outcome = ExecPrepared(sql, arguments, deadline, sink);
-    if (connected()) {
-      // A failed ROLLBACK leaves the connection unusable; close it so the next scrape reconnects.
-      if (auto ended = Exec("ROLLBACK", deadline); !ended.ok()) Close();
-    }
+    outcome = ExecPipelined(name, sql, arguments, statement_timeout, lock_timeout, deadline, sink);
     if (outcome.ok() || !connected()) break;
-    if (outcome.error.sqlstate == "26000") {
+    const std::string& state = outcome.error.sqlstate;
+    if (state == "26000") {
       // invalid_sql_statement_name: a pooler handed us a backend that does not know it.
       prepared_.clear();
-    } else if (outcome.error.sqlstate == "0A000" &&
+    } else if (state == "42P05") {
+      // duplicate_prepared_statement: an earlier client of this backend (through a pooler)
+      // prepared it. Same name, same text: use it.
+      prepared_.insert(name);
+    } else if (state == "0A000" &&
                outcome.error.message.find("cached plan must not change result type") !=
                    std::string::npos) {
       // A table or view the statement reads changed its columns: prepare it afresh.
-      const std::string name = StatementName(sql);
       if (!Exec("DEALLOCATE " + name, deadline).ok() && !connected()) break;
       prepared_.erase(name);
     } else {
@@ -232,35 +228,84 @@ QueryOutcome Connection::ExecReadOnly(std::string_view sql,
   return outcome;
 }
 
-std::optional<Error> Connection::Prepare(const std::string& name, std::string_view sql,
-                                         int parameters, Clock::time_point deadline) {
-  if (prepared_.contains(name)) return std::nullopt;
-  if (!PQsendPrepare(conn_.get(), name.c_str(), std::string(sql).c_str(), parameters, nullptr)) {
-    return Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())));
-  }
-  auto outcome = Await(deadline, nullptr);
-  // 42P05, duplicate_prepared_statement: prepared by an earlier connection to this backend
-  // (through a pooler). Same name, same text: it can be used.
-  if (!outcome.ok() && outcome.error.sqlstate != "42P05") return std::move(outcome.error);
-  prepared_.insert(name);
-  return std::nullopt;
-}
-
-QueryOutcome Connection::ExecPrepared(std::string_view sql,
-                                      const std::vector<std::string>& arguments,
-                                      Clock::time_point deadline, const RowSink* sink) {
-  const std::string name = StatementName(sql);
-  if (auto error = Prepare(name, sql, static_cast<int>(arguments.size()), deadline)) {
-    return {std::nullopt, std::move(*error)};
-  }
+QueryOutcome Connection::ExecPipelined(const std::string& name, std::string_view sql,
+                                       const std::vector<std::string>& arguments,
+                                       Millis statement_timeout, Millis lock_timeout,
+                                       Clock::time_point deadline, const RowSink* sink) {
+  if (!connected()) return {std::nullopt, Fail(Error::Kind::kConnection, "not connected")};
+  PGconn* conn = conn_.get();
+  const bool prepare = !prepared_.contains(name);
+  const std::string timeouts[] = {std::to_string(std::max<long long>(1, statement_timeout.count())),
+                                  std::to_string(std::max<long long>(1, lock_timeout.count()))};
+  const char* timeout_values[] = {timeouts[0].c_str(), timeouts[1].c_str()};
   std::vector<const char*> values;
   values.reserve(arguments.size());
   for (const auto& argument : arguments) values.push_back(argument.c_str());
-  if (!PQsendQueryPrepared(conn_.get(), name.c_str(), static_cast<int>(values.size()),
-                           values.data(), nullptr, nullptr, 0)) {
-    return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
+  const int count = static_cast<int>(values.size());
+  const auto send = [conn](const char* statement, int n, const char* const* params) {
+    return PQsendQueryParams(conn, statement, n, nullptr, params, nullptr, nullptr, 0) == 1;
+  };
+  const bool sent =
+      PQenterPipelineMode(conn) == 1 && send("BEGIN TRANSACTION READ ONLY", 0, nullptr) &&
+      send(
+          "SELECT set_config('statement_timeout', $1, true), "
+          "set_config('lock_timeout', $2, true)",
+          2, timeout_values) &&
+      (!prepare || PQsendPrepare(conn, name.c_str(), std::string(sql).c_str(), count, nullptr)) &&
+      PQsendQueryPrepared(conn, name.c_str(), count, values.data(), nullptr, nullptr, 0) == 1 &&
+      send("ROLLBACK", 0, nullptr) && PQpipelineSync(conn) == 1;
+  if (!sent) return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn)))};
+
+  // The results come in the order the statements went. The first error is the one to report:
+  // the server skips every statement after it ("aborted") up to the sync.
+  std::optional<Error> first_error;
+  const auto step = [&](const RowSink* rows_to) {
+    auto outcome = Await(deadline, first_error ? nullptr : rows_to);
+    if (!outcome.ok() && !first_error) first_error = outcome.error;
+    return outcome;
+  };
+  step(nullptr);                   // BEGIN
+  if (connected()) step(nullptr);  // the timeouts
+  if (connected() && prepare && step(nullptr).ok()) prepared_.insert(name);
+  std::optional<QueryOutcome> result;
+  if (connected()) result = step(sink);
+  if (connected()) step(nullptr);  // ROLLBACK
+  if (connected() && !AwaitSync(deadline)) {
+    first_error = first_error.value_or(Error{Error::Kind::kConnection, "", "the pipeline broke"});
   }
-  return Await(deadline, sink);
+  if (connected()) {
+    PQexitPipelineMode(conn);
+    // An error left the transaction open (and failed): end it, or drop the connection.
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE && !Exec("ROLLBACK", deadline).ok()) Close();
+  }
+  if (first_error) {
+    // A server error that ended the connection (FATAL, such as 57P01 when the database is
+    // dropped) counts as a broken connection. In pipeline mode libpq reports the error before
+    // it has seen the connection close.
+    if (!connected() && first_error->kind == Error::Kind::kSql) {
+      first_error->kind = Error::Kind::kConnection;
+    }
+    return {std::nullopt, std::move(*first_error)};
+  }
+  return std::move(*result);
+}
+
+bool Connection::AwaitSync(Clock::time_point deadline) {
+  PGconn* conn = conn_.get();
+  while (true) {
+    while (PQisBusy(conn)) {
+      if (WaitForSocket(false, deadline) != Wait::kReady || !PQconsumeInput(conn)) {
+        Fail(Error::Kind::kConnection, "no answer from the server before the deadline");
+        return false;
+      }
+    }
+    ResultPtr result(PQgetResult(conn));
+    if (result && PQresultStatus(result.get()) == PGRES_PIPELINE_SYNC) return true;
+    if (!result) {
+      Fail(Error::Kind::kConnection, "the server's answers ended before the pipeline's sync");
+      return false;
+    }
+  }
 }
 
 std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error) {

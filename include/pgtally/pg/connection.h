@@ -138,6 +138,7 @@ class Connection {
   // server plans it once, not on every scrape (on catalog queries, planning took a third of
   // the SQL time). Statement names derive from the text, so a pooler that hands the connection
   // another backend is handled: a missing statement is prepared again, an existing one reused.
+  // All of it (begin, timeouts, prepare, execute, rollback) takes one round trip, not five.
   QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
                             Millis statement_timeout, Millis lock_timeout,
                             Clock::time_point deadline, const RowSink* sink = nullptr);
@@ -152,11 +153,13 @@ class Connection {
   enum class Wait { kReady, kTimeout, kError };
   Wait WaitForSocket(bool for_write, Clock::time_point deadline) const;
 
-  // Prepares `sql` as `name` unless this connection did already.
-  std::optional<Error> Prepare(const std::string& name, std::string_view sql, int parameters,
-                               Clock::time_point deadline);
-  QueryOutcome ExecPrepared(std::string_view sql, const std::vector<std::string>& arguments,
-                            Clock::time_point deadline, const RowSink* sink);
+  // One round trip: BEGIN READ ONLY, the timeouts, the statement (prepared first unless this
+  // connection did already) and ROLLBACK, sent together in libpq's pipeline mode.
+  QueryOutcome ExecPipelined(const std::string& name, std::string_view sql,
+                             const std::vector<std::string>& arguments, Millis statement_timeout,
+                             Millis lock_timeout, Clock::time_point deadline, const RowSink* sink);
+  // Reads up to the pipeline's sync point; false (and the connection closed) if it never comes.
+  bool AwaitSync(Clock::time_point deadline);
 
   ConnectOptions options_;
   ConnPtr conn_;
