@@ -63,9 +63,12 @@ measure() {
     record "$name" "$key" "$value"
   done < <(bash bench/scrape-loop.sh "$(cat "$dir/$name.pid")" \
     "http://127.0.0.1:$port/metrics" "$scrapes")
-  sql=$(psql_value postgres "SELECT round((coalesce(sum(total_exec_time), 0) / 1000 / ($scrapes + 1))::numeric, 5)
-                             FROM pg_stat_statements WHERE userid = '$role'::regrole")
+  read -r sql plan < <(psql_value postgres "
+    SELECT round((coalesce(sum(total_exec_time + total_plan_time), 0) / 1000 / ($scrapes + 1))::numeric, 5),
+           round((coalesce(sum(total_plan_time), 0) / 1000 / ($scrapes + 1))::numeric, 5)
+    FROM pg_stat_statements WHERE userid = '$role'::regrole" | tr '|' ' ')
   record "$name" "SQL time per scrape (s)" "$sql"
+  record "$name" "of which planning (s)" "$plan"
 }
 
 for round in $(seq "$rounds"); do
@@ -83,7 +86,7 @@ echo
 echo "| figure | pgtally | postgres_exporter | postgres_exporter / pgtally |"
 echo "|---|---:|---:|---:|"
 for key in "series" "response bytes (sent)" "response bytes (decoded)" "latency median (s)" \
-  "latency p99 (s)" "SQL time per scrape (s)" "exporter CPU per scrape (s)" \
+  "latency p99 (s)" "SQL time per scrape (s)" "of which planning (s)" "exporter CPU per scrape (s)" \
   "peak RSS (KiB)" "RSS now (KiB)"; do
   a=$(median "${figures["pgtally|$key"]}")
   b=$(median "${figures["pge|$key"]}")

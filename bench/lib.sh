@@ -49,6 +49,7 @@ port = $pg_port
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
+pg_stat_statements.track_planning = on
 fsync = off
 max_connections = 200
 max_locks_per_transaction = 256
