@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for target in config exposition; do
   mkdir -p "$work/$target"
-  seeds=(tests/fuzz/corpus/$target)
+  seeds=("tests/fuzz/corpus/$target")
   if [[ $target == config ]]; then seeds+=(queries queries/examples deploy/prometheus); fi
   echo "fuzz: $target for ${seconds}s"
   # -max_len bounds a single input; -rss_limit_mb and -timeout turn blow-ups into findings.

@@ -20,6 +20,7 @@
 #include "os_util.h"
 #include "pg_client.h"
 #include "pg_server.h"
+#include "pgtally_process.h"
 #include "process.h"
 #include "promtool.h"
 #include "temp_dir.h"
@@ -163,11 +164,12 @@ TEST(Resilience, ExhaustedConnectionSlotsAreReportedThenRecovered) {
   for (int i = 0; i < 5; ++i) hogs.push_back(Connect(base + " user=app"));
   EXPECT_THROW(Connect(base + " user=app"), std::runtime_error);
 
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--no-collectors.builtin",
-                   "--collectors.path", PGTALLY_SOURCE_DIR "/queries/activity.yaml"},
-                  {"DATA_SOURCE_NAME=" + base + " user=monitor"});
-  const auto url = PgtallyUrl(process);
-  ASSERT_FALSE(url.empty()) << process.Stderr();
+  PgtallyProcess pgtally(
+      {"--no-collectors.builtin", "--collectors.path", PGTALLY_SOURCE_DIR "/queries/activity.yaml"},
+      {"DATA_SOURCE_NAME=" + base + " user=monitor"});
+  const std::string& url = pgtally.url();
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
+  Process& process = pgtally.process();
   EXPECT_EQ(SampleValue(HttpGet(url + "/metrics").body, "pg_up"), 0);
   // PostgreSQL words it by who may still connect: "too many clients already", or "remaining
   // connection slots are reserved ..." when only superuser slots are left.
@@ -178,15 +180,12 @@ TEST(Resilience, ExhaustedConnectionSlotsAreReportedThenRecovered) {
   hogs.pop_back();
   EXPECT_TRUE(
       Eventually([&] { return SampleValue(HttpGet(url + "/metrics").body, "pg_up") == 1; }, 30s));
-  process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0);
 }
 
 TEST(Resilience, FiftyConcurrentScrapesAllAnswer) {
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
-                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
-  const auto url = PgtallyUrl(process);
-  ASSERT_FALSE(url.empty()) << process.Stderr();
+  PgtallyProcess pgtally({}, {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const std::string& url = pgtally.url();
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::future<HttpResponse>> scrapes;
   for (int i = 0; i < 50; ++i) {
@@ -201,16 +200,13 @@ TEST(Resilience, FiftyConcurrentScrapesAllAnswer) {
   // Coalesced into a few database runs, so the crowd costs about one scrape per worker round.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
   EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
-  process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0);
 }
 
 TEST(Resilience, SlowClientsDelayScrapesOnlyBoundedly) {
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
-                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
-  const auto url = PgtallyUrl(process);
-  ASSERT_FALSE(url.empty()) << process.Stderr();
-  SlowClients slow(std::stoi(url.substr(url.rfind(':') + 1)));
+  PgtallyProcess pgtally({}, {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const std::string& url = pgtally.url();
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
+  SlowClients slow(pgtally.port());
 
   // Fewer slow clients than connection workers (32): scrapes do not notice them.
   slow.Open(24);
@@ -231,22 +227,17 @@ TEST(Resilience, SlowClientsDelayScrapesOnlyBoundedly) {
   EXPECT_TRUE(Eventually([&] { return slow.CutOff() == 48; }, 15s)) << slow.CutOff();
   std::printf("slowloris: with 48 dripping clients a scrape took %.2f s\n", scrape.seconds);
   EXPECT_EQ(HttpGet(url + "/healthz").status, 200);
-  process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0) << process.Stderr();
 }
 
 TEST(Resilience, OversizedRequestsAreRefused) {
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0"},
-                  {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
-  const auto url = PgtallyUrl(process);
-  ASSERT_FALSE(url.empty()) << process.Stderr();
+  PgtallyProcess pgtally({}, {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
+  const std::string& url = pgtally.url();
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
   const auto huge = HttpGet(url + "/metrics", {"X-Padding: " + std::string(100'000, 'x')});
   EXPECT_NE(huge.status, 200);
   const auto long_path = HttpGet(url + "/" + std::string(100'000, 'a'));
   EXPECT_NE(long_path.status, 200);
   EXPECT_EQ(HttpGet(url + "/healthz").status, 200);  // and it still serves
-  process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0);
 }
 
 TEST(Resilience, AQueryFailingPartWayThroughItsRowsEmitsNone) {
@@ -314,11 +305,12 @@ TEST(Resilience, AMillionRowsAreCappedAndMemoryStaysBounded) {
                 "    query: SELECT g::text AS id, repeat('x', 40) AS pad, g AS v FROM "
                 "generate_series(1, 1000000) g\n    labels: [id, pad]\n"
                 "    values: [{column: v, type: gauge}]\n");
-  Process process({kBinary, "--web.listen-address=127.0.0.1:0", "--no-collectors.builtin",
-                   "--collectors.path", file, "--scrape.timeout=60s"},
-                  {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
-  const auto url = PgtallyUrl(process);
-  ASSERT_FALSE(url.empty()) << process.Stderr();
+  PgtallyProcess pgtally(
+      {"--no-collectors.builtin", "--collectors.path", file, "--scrape.timeout=60s"},
+      {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
+  const std::string& url = pgtally.url();
+  ASSERT_FALSE(url.empty()) << pgtally.Stderr();
+  Process& process = pgtally.process();
   for (int scrape = 0; scrape < 3; ++scrape) {
     const auto body = HttpGet(url + "/metrics").body;
     EXPECT_EQ(SampleValue(body, "pgtally_collector_series{collector=\"bomb\"}"), 5000);
@@ -337,8 +329,6 @@ TEST(Resilience, AMillionRowsAreCappedAndMemoryStaysBounded) {
 #endif
   std::printf("cardinality bomb: peak RSS %ld KiB after three scrapes of 1,000,000 rows\n", peak);
   EXPECT_THAT(process.Stderr(), HasSubstr("collector over its series limit"));
-  process.Signal(SIGTERM);
-  EXPECT_EQ(process.Wait(10s), 0);
 }
 
 }  // namespace
