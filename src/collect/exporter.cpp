@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <system_error>
 #include <utility>
 
 #include "pgtally/collect/exposition.h"
@@ -163,7 +164,12 @@ std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
   // On a thread of its own rather than the request's: the scrape's deep stack then lives in
   // one thread stack (glibc reuses it from scrape to scrape) instead of leaving its pages
   // resident in each of the HTTP server's 32 worker threads in turn (3 MB of RSS).
-  auto output = std::async(std::launch::async, [this, budget] { return RunScrape(budget); }).get();
+  std::shared_ptr<const ScrapeOutput> output;
+  try {
+    output = std::async(std::launch::async, [this, budget] { return RunScrape(budget); }).get();
+  } catch (const std::system_error&) {
+    output = RunScrape(budget);  // no thread to be had: run it here rather than fail the waiters
+  }
   promise.set_value(output);
 
   lock.lock();
