@@ -152,56 +152,38 @@ class Handler : public CivetHandler {
   bool authenticate_ = true;
 };
 
-// Sends scrape outputs, gzipped when the client accepts it. The last output's gzip form is kept,
-// so it is compressed once however many coalesced requests share it.
-class ExpositionSender {
- public:
-  void Send(mg_connection* conn, const std::shared_ptr<const ScrapeOutput>& output, bool head) {
-    if (AcceptsGzip(mg_get_header(conn, "Accept-Encoding"))) {
-      if (const auto compressed = Compressed(output)) {
-        Respond(conn, 200, kExpositionType, *compressed, head,
-                "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
-        return;
-      }
+// Sends a scrape's output, gzipped when the client accepts it. The gzip form is made once per
+// output, however many coalesced requests share it, and lives as long as the output.
+void SendExposition(mg_connection* conn, const ScrapeOutput& output, bool head) {
+  if (AcceptsGzip(mg_get_header(conn, "Accept-Encoding"))) {
+    std::call_once(output.gzip_once, [&output] { output.gzip = Gzip(output.parts); });
+    if (output.gzip) {
+      Respond(conn, 200, kExpositionType, *output.gzip, head,
+              "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+      return;
     }
-    RespondHeaders(conn, 200, kExpositionType, output->size, "Vary: Accept-Encoding\r\n");
-    if (head) return;
-    // Gathered into writes of about 64 KiB: one send per part would be hundreds of small ones.
-    constexpr std::size_t kWrite = 64 * 1024;
-    std::string buffer;
-    buffer.reserve(kWrite);
-    const auto flush = [&] {
-      const bool sent = mg_write(conn, buffer.data(), buffer.size()) > 0;
-      buffer.clear();
-      return sent;
-    };
-    for (const auto& part : output->parts) {
-      if (buffer.size() + part.size() > kWrite && !buffer.empty() && !flush()) return;
-      if (part.size() >= kWrite) {
-        if (mg_write(conn, part.data(), part.size()) <= 0) return;  // the client went away
-      } else {
-        buffer += part;
-      }
-    }
-    if (!buffer.empty()) flush();
   }
-
- private:
-  std::shared_ptr<const std::string> Compressed(const std::shared_ptr<const ScrapeOutput>& output) {
-    std::lock_guard lock(mutex_);
-    if (gzip_for_.lock() != output) {
-      auto compressed = Gzip(output->parts);
-      if (!compressed) return nullptr;
-      gzip_body_ = std::make_shared<const std::string>(std::move(*compressed));
-      gzip_for_ = output;
+  RespondHeaders(conn, 200, kExpositionType, output.size, "Vary: Accept-Encoding\r\n");
+  if (head) return;
+  // Gathered into writes of about 64 KiB: one send per part would be hundreds of small ones.
+  constexpr std::size_t kWrite = 64 * 1024;
+  std::string buffer;
+  buffer.reserve(kWrite);
+  const auto flush = [&] {
+    const bool sent = mg_write(conn, buffer.data(), buffer.size()) > 0;
+    buffer.clear();
+    return sent;
+  };
+  for (const auto& part : output.parts) {
+    if (buffer.size() + part.size() > kWrite && !buffer.empty() && !flush()) return;
+    if (part.size() >= kWrite) {
+      if (mg_write(conn, part.data(), part.size()) <= 0) return;  // the client went away
+    } else {
+      buffer += part;
     }
-    return gzip_body_;
   }
-
-  std::mutex mutex_;
-  std::weak_ptr<const ScrapeOutput> gzip_for_;
-  std::shared_ptr<const std::string> gzip_body_;
-};
+  if (!buffer.empty()) flush();
+}
 
 Millis RequestBudget(mg_connection* conn, Millis default_timeout) {
   return ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout);
@@ -214,12 +196,11 @@ class MetricsHandler final : public Handler {
 
  private:
   void Serve(mg_connection* conn, bool head) override {
-    sender_.Send(conn, exporter_.Scrape(RequestBudget(conn, default_timeout_)), head);
+    SendExposition(conn, *exporter_.Scrape(RequestBudget(conn, default_timeout_)), head);
   }
 
   Exporter& exporter_;
   Millis default_timeout_;
-  ExpositionSender sender_;
 };
 
 // /probe?target=host:port/dbname&auth_module=name, as blackbox_exporter and postgres_exporter.
@@ -235,26 +216,32 @@ class ProbeHandler final : public Handler {
       return;
     }
     const char* query = mg_get_request_info(conn)->query_string;
-    const auto outcome = probes_->Probe(Parameter(query, "target"), Parameter(query, "auth_module"),
-                                        RequestBudget(conn, default_timeout_));
+    const auto target = Parameter(query, "target");
+    const auto auth_module = Parameter(query, "auth_module");
+    if (!target || !auth_module) {
+      Respond(conn, 400, kTextType, "a parameter is longer than 1023 bytes\n", head);
+      return;
+    }
+    const auto outcome =
+        probes_->Probe(*target, *auth_module, RequestBudget(conn, default_timeout_));
     if (outcome.status != 200) {
       Respond(conn, outcome.status, kTextType, outcome.error + "\n", head);
       return;
     }
-    sender_.Send(conn, outcome.output, head);
+    SendExposition(conn, *outcome.output, head);
   }
 
-  // The URL-decoded value of a query parameter; empty when absent or too long to be sensible.
-  static std::string Parameter(const char* query, const char* name) {
-    if (!query) return {};
+  // The URL-decoded value of a query parameter: empty when absent, nullopt when too long.
+  static std::optional<std::string> Parameter(const char* query, const char* name) {
+    if (!query) return std::string();
     char value[1024];
     const int length = mg_get_var(query, std::strlen(query), name, value, sizeof value);
+    if (length == -2) return std::nullopt;  // CivetWeb: the buffer is too small
     return length > 0 ? std::string(value, static_cast<std::size_t>(length)) : std::string();
   }
 
   ProbePool* probes_;
   Millis default_timeout_;
-  ExpositionSender sender_;
 };
 
 class HealthHandler final : public Handler {

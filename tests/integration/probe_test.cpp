@@ -154,6 +154,7 @@ TEST_F(Probe, RejectsBadRequestsWithTheReason) {
   expect(ProbeGet(Address(*first_) + "%3Fsslmode%3Ddisable"), 400,
          "may not carry connection parameters");
   expect(ProbeGet("127.0.0.1:99999"), 400, "not a port number");
+  expect(ProbeGet(std::string(2000, 'a')), 400, "longer than 1023 bytes");
   expect(ProbeGet("localhost:" + std::to_string(first_->port())), 403,
          "not in probe.allowed_targets");
   EXPECT_EQ(SampleValue(HttpGet(url_ + "/metrics").body, "pgtally_probe_targets"), 0);

@@ -24,6 +24,11 @@ struct ScrapeOutput {
   bool up = false;
   std::chrono::system_clock::time_point finished;
 
+  // The gzip form, made once by whichever request asks first (see HttpServer); nullopt after
+  // that only if compressing failed.
+  mutable std::once_flag gzip_once;
+  mutable std::optional<std::string> gzip;
+
   void Append(std::string part) {
     size += part.size();
     parts.push_back(std::move(part));
