@@ -11,6 +11,7 @@
 #include <ctime>
 #include <thread>
 
+#include "pgtally/cli/commands.h"
 #include "pgtally/cli/config_reloader.h"
 #include "pgtally/cli/exporter_setup.h"
 #include "pgtally/cli/options.h"
@@ -68,6 +69,7 @@ int Run(int argc, char** argv) {
                 BuildRevision().data());
     return 0;
   }
+  if (!flags.command.empty()) return RunCommand(flags);
 
   const Environment environment = ReadEnvironment();
   ExporterSetup setup;

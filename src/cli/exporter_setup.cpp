@@ -56,7 +56,8 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   }
   AddAll(config_errors, errors);
   if (!errors.empty()) return errors;
-  if (auto error = pg::DsnError(config.data_source_name)) {
+  if (auto error = pg::DsnError(config.data_source_name);
+      error && !config.data_source_name.empty()) {
     const bool from_environment = environment.data_source_name == config.data_source_name;
     errors.push_back(fmt::format("{} is not a valid connection string: {}",
                                  from_environment ? "DATA_SOURCE_NAME" : "data_source_name",

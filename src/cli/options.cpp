@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "pgtally/cli/commands.h"
+
 namespace pgtally {
 namespace {
 
@@ -23,6 +25,7 @@ void SplitInto(const std::string& list, std::vector<std::string>& into) {
 
 std::string UsageText() {
   return R"(Usage: pgtally [flags]
+       pgtally COMMAND [flags] [arguments]
 
 PostgreSQL exporter for Prometheus. Runs SQL collectors from YAML files on every scrape.
 
@@ -52,14 +55,39 @@ Flags:
                                  (default 5s)
   --log.level LEVEL              debug, info, warn or error (default info)
   --log.format FORMAT            logfmt or json (default logfmt)
+  --extend.query-path FILE       a custom queries file in postgres_exporter's format, exported
+                                 under the same names and labels; repeatable
+  --dsn DSN                      the database, instead of DATA_SOURCE_NAME (for commands: the
+                                 process list shows it, so keep passwords out of it)
   --help                         show this help
   --version                      show the version
+
+Commands, for writing collectors (docs/collectors.md#authoring):
+  check [--format json]          validate the config and collector files, all problems at once;
+                                 with a database, also ask PostgreSQL to describe each query.
+                                 Exit code 1 when a problem is found
+  run-collector NAME             run one collector once; print its series and the time taken
+  convert FILE...                print postgres_exporter or pg_exporter collector files in
+                                 pgtally's format
+  test FILE...                   run collectors on the fixture rows of test files (*.test.yaml)
+                                 and compare with the expected output; no database needed
+  docs                           print the metrics reference of the loaded collectors (Markdown)
 )";
 }
 
 std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flags& flags) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string name = args[i];
+    if (!name.starts_with('-') || name == "-") {
+      if (i == 0 && IsCommand(name)) {
+        flags.command = name;
+      } else if (!flags.command.empty()) {
+        flags.arguments.push_back(name);
+      } else {
+        return fmt::format("unexpected argument \"{}\"; see --help", name);
+      }
+      continue;
+    }
     std::optional<std::string> inline_value;
     if (const auto eq = name.find('='); eq != std::string::npos && name.starts_with("--")) {
       inline_value = name.substr(eq + 1);
@@ -109,7 +137,12 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
       single = &flags.shutdown_timeout;
     } else if (name == "--web.config.file") {
       single = &flags.web_config_file;
-    } else if (name != "--collectors.path" && name != "--collectors.disable") {
+    } else if (name == "--dsn") {
+      single = &flags.dsn;
+    } else if (name == "--format") {
+      single = &flags.format;
+    } else if (name != "--collectors.path" && name != "--collectors.disable" &&
+               name != "--extend.query-path") {
       return fmt::format("unknown flag \"{}\"; see --help", name);
     }
     const auto given = value();
@@ -118,6 +151,8 @@ std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flag
       *single = *given;
     } else if (name == "--collectors.path") {
       flags.collector_paths.push_back(*given);
+    } else if (name == "--extend.query-path") {
+      flags.extend_query_paths.push_back(*given);
     } else {
       SplitInto(*given, flags.disabled_collectors);
     }
@@ -152,6 +187,7 @@ Diagnostics BuildConfig(const Flags& flags, const Environment& environment,
   };
 
   if (!environment.data_source_name.empty()) config.data_source_name = environment.data_source_name;
+  if (flags.dsn) config.data_source_name = *flags.dsn;
   if (!environment.password_file.empty()) config.password_file = environment.password_file;
   if (flags.password_file) config.password_file = *flags.password_file;
   if (flags.listen_address) config.listen_address = *flags.listen_address;
@@ -174,7 +210,9 @@ Diagnostics BuildConfig(const Flags& flags, const Environment& environment,
                                     flags.disabled_collectors.begin(),
                                     flags.disabled_collectors.end());
 
-  if (config.data_source_name.empty()) {
+  // Of the subcommands only run-collector needs a database; check uses one when given.
+  const bool needs_database = flags.command.empty() || flags.command == "run-collector";
+  if (config.data_source_name.empty() && needs_database) {
     flag_error(
         "no database to connect to: set DATA_SOURCE_NAME (for example "
         "postgresql://user@host:5432/db) "

@@ -446,8 +446,10 @@ std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths,
         const auto name = entry.path().filename().string();
         const auto ext = entry.path().extension();
         // Hidden files are editors' scratch copies, or Kubernetes' ..data links to ConfigMap
-        // versions: never collectors.
-        if ((ext == ".yaml" || ext == ".yml") && !name.starts_with('.') && !entry.is_directory()) {
+        // versions: never collectors. *.test.yaml files hold fixtures for `pgtally test`.
+        const bool test_file = entry.path().stem().extension() == ".test";
+        if ((ext == ".yaml" || ext == ".yml") && !name.starts_with('.') && !test_file &&
+            !entry.is_directory()) {
           listed.push_back(entry.path().string());
         }
       }

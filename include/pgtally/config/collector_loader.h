@@ -22,7 +22,7 @@ struct LoadedCollectors {
 LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename);
 
 // The collector files `paths` name, in loading order: a file as it is, a directory's *.yaml and
-// *.yml files (not hidden ones) in name order. Paths that cannot be read add to `errors`.
+// *.yml files in name order, except hidden ones and *.test.yaml (fixtures for `pgtally test`). Paths that cannot be read add to `errors`.
 std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths, Diagnostics& errors);
 
 // Loads every path in order: a file, or a directory whose *.yaml / *.yml files are read in name
