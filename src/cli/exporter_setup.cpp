@@ -68,6 +68,14 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   if (flags.web_config_file) AddAll(LoadWebConfigFile(*flags.web_config_file, setup.web), errors);
 
   auto loaded = LoadCollectors(CollectorPaths(config));
+  if (!config.extend_query_paths.empty()) {
+    auto extended = LoadCollectors(config.extend_query_paths, CollectorFormat::kPostgresExporter);
+    const std::size_t from = loaded.collectors.size();
+    std::move(extended.collectors.begin(), extended.collectors.end(),
+              std::back_inserter(loaded.collectors));
+    loaded.errors.insert(loaded.errors.end(), extended.errors.begin(), extended.errors.end());
+    CheckUniqueNames(loaded.collectors, loaded.errors, from);
+  }
   AddAll(loaded.errors, errors);
   AddAll(ApplyParameterOverrides(loaded.collectors, config.collector_parameters), errors);
   AddAll(ApplyCacheTtlOverrides(loaded.collectors, config.collector_cache_ttls), errors);
@@ -107,8 +115,10 @@ std::string SetupFilesDigest(const Flags& flags, const ExporterConfig& config) {
   if (flags.config_file) files.push_back(*flags.config_file);
   if (flags.web_config_file) files.push_back(*flags.web_config_file);
   Diagnostics ignored;  // a path that cannot be read shows up when it is loaded
-  const auto collector_files = CollectorFiles(CollectorPaths(config), ignored);
-  files.insert(files.end(), collector_files.begin(), collector_files.end());
+  for (const auto& paths : {CollectorPaths(config), config.extend_query_paths}) {
+    const auto collector_files = CollectorFiles(paths, ignored);
+    files.insert(files.end(), collector_files.begin(), collector_files.end());
+  }
 
   std::string digest;
   for (const auto& file : files) {

@@ -165,7 +165,8 @@ Environment ReadEnvironment() {
     const char* value = std::getenv(name);
     return std::string(value ? value : "");
   };
-  return {get("DATA_SOURCE_NAME"), get("DATA_SOURCE_PASS_FILE")};
+  return {get("DATA_SOURCE_NAME"), get("DATA_SOURCE_PASS_FILE"),
+          get("PG_EXPORTER_EXTEND_QUERY_PATH")};
 }
 
 Diagnostics BuildConfig(const Flags& flags, const Environment& environment,
@@ -190,6 +191,13 @@ Diagnostics BuildConfig(const Flags& flags, const Environment& environment,
   if (flags.dsn) config.data_source_name = *flags.dsn;
   if (!environment.password_file.empty()) config.password_file = environment.password_file;
   if (flags.password_file) config.password_file = *flags.password_file;
+  if (!flags.extend_query_paths.empty()) {
+    config.extend_query_paths.insert(config.extend_query_paths.end(),
+                                     flags.extend_query_paths.begin(),
+                                     flags.extend_query_paths.end());
+  } else if (!environment.extend_query_path.empty()) {
+    config.extend_query_paths.push_back(environment.extend_query_path);
+  }
   if (flags.listen_address) config.listen_address = *flags.listen_address;
   if (flags.telemetry_path) config.telemetry_path = *flags.telemetry_path;
   if (flags.log_level) config.log_level = *flags.log_level;

@@ -50,6 +50,8 @@ const char* TypeName(prometheus::MetricType type) {
       return "gauge";
     case prometheus::MetricType::Untyped:
       return "untyped";
+    case prometheus::MetricType::Histogram:
+      return "histogram";  // FamilyText only: its sample lines are written already
     default:
       return nullptr;
   }
@@ -87,7 +89,7 @@ std::size_t MoveToParts(std::vector<FamilyText>&& families, std::vector<std::str
 void AppendExposition(const std::vector<prometheus::MetricFamily>& families, std::string& out) {
   for (const auto& family : families) {
     const char* type = TypeName(family.type);
-    if (!type) {
+    if (!type || family.type == prometheus::MetricType::Histogram) {
       std::ostringstream text;
       prometheus::TextSerializer().Serialize(text, {family});
       out += std::move(text).str();

@@ -135,6 +135,10 @@ Target::Target(TargetOptions options, std::shared_ptr<const std::vector<Collecto
       self_metrics_(self_metrics),
       interrupt_(interrupt ? std::move(interrupt) : std::make_shared<const pg::Interrupt>()),
       display_name_(pg::RedactDsn(options_.dsn)),
+      // postgres_exporter's "server" label, for collectors that ask for it: libpq's defaults
+      // are not applied, exactly as postgres_exporter does not apply them.
+      server_address_(pg::DsnValue(options_.dsn, "host").value_or("localhost") + ":" +
+                      pg::DsnValue(options_.dsn, "port").value_or("5432")),
       type_(TargetTypeOf(options_.dsn)) {}
 
 Target::~Target() = default;
@@ -324,6 +328,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   FamilyBuilder builder(spec);
   std::vector<prometheus::ClientMetric::Label> extra_labels;
   if (spec.scope == Scope::kDatabase) extra_labels.push_back({"datname", datname_label});
+  if (!spec.target_label.empty()) extra_labels.push_back({spec.target_label, server_address_});
   bool first_row = true;
   std::optional<std::string> mapping_error;
   const pg::RowSink sink = [&](const pg::Rows& row) {

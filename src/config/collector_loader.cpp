@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 
+#include "config/imported_collectors.h"
 #include "config/yaml_reader.h"
 
 namespace pgtally {
@@ -21,6 +23,14 @@ bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 bool IsIdentifier(std::string_view name) {
   return !name.empty() && IsNameStart(name.front()) &&
          std::all_of(name.begin(), name.end(), IsNameChar);
+}
+
+// A mapping's number: YAML's spellings, and NaN as postgres_exporter files may write it.
+std::optional<double> ParseMappedNumber(const std::string& text) {
+  double number = 0;
+  if (YAML::convert<double>::decode(YAML::Node(text), number)) return number;
+  if (text == "NaN" || text == "nan") return std::numeric_limits<double>::quiet_NaN();
+  return std::nullopt;
 }
 
 std::optional<int> ReadVersion(YamlReader& reader, const YAML::Node& map, const char* key,
@@ -189,7 +199,8 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
   value.location = reader.Where(item);
   value.column = reader.GetString(item, "column", collector_what + " value", true).value_or("");
   const std::string what = fmt::format("{} value \"{}\"", collector_what, value.column);
-  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "on_null"}, what);
+  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "on_null", "mapping", "parse"},
+                   what);
   if (value.column.empty()) return std::nullopt;
 
   bool ok = true;
@@ -198,9 +209,12 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
       value.kind = MetricKind::kGauge;
     } else if (*type == "counter") {
       value.kind = MetricKind::kCounter;
+    } else if (*type == "histogram") {
+      value.kind = MetricKind::kHistogram;
     } else {
-      reader.Error(item["type"],
-                   fmt::format("{}: type must be gauge or counter, not \"{}\"", what, *type));
+      reader.Error(
+          item["type"],
+          fmt::format("{}: type must be gauge, counter or histogram, not \"{}\"", what, *type));
       ok = false;
     }
   } else {
@@ -239,6 +253,8 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
                  fmt::format("{}: metric name \"{}\" is reserved for pgtally's own metrics", what,
                              value.metric_name));
     ok = false;
+  } else if (spec.legacy_names) {
+    // Names as another exporter made them, kept so that dashboards and alerts still match.
   } else if (ok && value.kind == MetricKind::kCounter && !value.metric_name.ends_with("_total")) {
     reader.Error(name_node, fmt::format("{}: counter \"{}\" must have a name ending in _total",
                                         what, value.metric_name));
@@ -268,12 +284,45 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
     double replacement = 0;
     if (on_null == "skip") {
       value.null_value.reset();
+    } else if (on_null == "nan" || on_null == "NaN" || on_null == ".nan") {
+      value.null_value = std::numeric_limits<double>::quiet_NaN();
     } else if (on_null && YAML::convert<double>::decode(item["on_null"], replacement)) {
       value.null_value = replacement;
     } else {
-      reader.Error(item["on_null"], fmt::format("{}: on_null must be skip or a number", what));
+      reader.Error(item["on_null"], fmt::format("{}: on_null must be skip, nan or a number", what));
       ok = false;
     }
+  }
+  if (item["mapping"].IsDefined()) {
+    if (auto mapping = reader.GetScalarMap(item, "mapping", what)) {
+      for (const auto& entry : *mapping) {
+        if (auto number = ParseMappedNumber(entry.value)) {
+          value.mapping[entry.name] = *number;
+        } else {
+          reader.Error(item["mapping"], fmt::format("{}: mapping: \"{}\" must map to a number, "
+                                                    "not \"{}\"",
+                                                    what, entry.name, entry.value));
+          ok = false;
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto parse = reader.GetString(item, "parse", what)) {
+    if (*parse == "go_duration") {
+      value.go_duration = true;
+    } else if (*parse != "number") {
+      reader.Error(item["parse"], fmt::format("{}: parse must be number or go_duration, not \"{}\"",
+                                              what, *parse));
+      ok = false;
+    }
+  }
+  if (value.kind == MetricKind::kHistogram && (value.go_duration || !value.mapping.empty())) {
+    reader.Error(item, fmt::format("{}: a histogram reads arrays of numbers; it cannot have "
+                                   "mapping or parse",
+                                   what));
+    ok = false;
   }
   return ok ? std::optional(std::move(value)) : std::nullopt;
 }
@@ -292,11 +341,12 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
                              "letter; it prefixes the collector's metric names",
                              what));
   }
-  reader.CheckKeys(node,
-                   {"name", "help", "query", "queries", "scope", "role", "min_version",
-                    "max_version", "timeout", "optional", "cache_ttl", "max_series", "labels",
-                    "values", "parameters", "omitted_rows_column", "target_type"},
-                   what);
+  reader.CheckKeys(
+      node,
+      {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
+       "optional", "cache_ttl", "max_series", "labels", "values", "parameters",
+       "omitted_rows_column", "target_type", "target_label", "legacy_names"},
+      what);
   spec.help = reader.GetString(node, "help", what, true).value_or("");
 
   if (auto scope = reader.GetString(node, "scope", what)) {
@@ -343,9 +393,22 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
           fmt::format("{}: target_type must be postgres or pgbouncer, not \"{}\"", what, *type));
     }
   }
+  spec.legacy_names = reader.GetBool(node, "legacy_names", what).value_or(false);
   ReadParameters(reader, node, what, spec);
   ReadQueries(reader, node, what, spec);
   ReadLabels(reader, node, what, spec);
+  if (auto label = reader.GetString(node, "target_label", what)) {
+    if (!IsValidLabelName(*label)) {
+      reader.Error(node["target_label"],
+                   fmt::format("{}: target_label \"{}\" is not a valid label name", what, *label));
+    } else if (std::ranges::find(spec.labels, *label, &LabelSpec::name) != spec.labels.end() ||
+               (spec.scope == Scope::kDatabase && *label == kDatabaseLabel)) {
+      reader.Error(node["target_label"],
+                   fmt::format("{}: target_label \"{}\" is already a label", what, *label));
+    } else {
+      spec.target_label = *label;
+    }
+  }
   spec.omitted_rows_column = reader.GetString(node, "omitted_rows_column", what).value_or("");
   for (const auto& label : spec.labels) {
     if (!spec.omitted_rows_column.empty() && label.column == spec.omitted_rows_column) {
@@ -379,11 +442,47 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
   return spec;
 }
 
-LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
+// The version ranges a collector runs on: each variant's, within the collector's own.
+std::vector<VersionRange> RunsOnVersions(const CollectorSpec& spec) {
+  std::vector<VersionRange> ranges;
+  for (const auto& query : spec.queries) {
+    VersionRange range = query.versions;
+    if (spec.versions.min)
+      range.min = std::max(range.min.value_or(*spec.versions.min), *spec.versions.min);
+    if (spec.versions.max)
+      range.max = std::min(range.max.value_or(*spec.versions.max), *spec.versions.max);
+    ranges.push_back(range);
+  }
+  return ranges;
+}
+
+// Whether no server runs both collectors: they are for different roles or versions.
+bool NeverRunTogether(const CollectorSpec& a, const CollectorSpec& b) {
+  if (a.role != Role::kAny && b.role != Role::kAny && a.role != b.role) return true;
+  for (const auto& x : RunsOnVersions(a)) {
+    for (const auto& y : RunsOnVersions(b)) {
+      if (x.Overlaps(y)) return false;
+    }
+  }
+  return true;
+}
+
+LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
+                           CollectorFormat format) {
   LoadedCollectors loaded;
   YamlReader reader(filename, loaded.errors);
   const auto root = reader.Parse(text);
   if (!root) return loaded;
+  if (format == CollectorFormat::kAuto) format = DetectFormat(*root);
+  if (format != CollectorFormat::kPgtally) {
+    if (!reader.ExpectMap(*root, "a collector file")) return loaded;
+    if (format == CollectorFormat::kPostgresExporter) {
+      ReadPostgresExporterFile(reader, *root, loaded.collectors);
+    } else {
+      ReadPgExporterFile(reader, *root, loaded.collectors);
+    }
+    return loaded;
+  }
   if (!root->IsMap()) {
     reader.Error(*root,
                  "a collector file must be a map with the keys \"version\" and \"collectors\"");
@@ -412,10 +511,10 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename) {
   return loaded;
 }
 
-void LoadFile(const std::filesystem::path& path, LoadedCollectors& into) {
+void LoadFile(const std::filesystem::path& path, CollectorFormat format, LoadedCollectors& into) {
   const auto text = ReadConfigFile(path.string(), into.errors);
   if (!text) return;
-  auto loaded = ParseFile(*text, path.string());
+  auto loaded = ParseFile(*text, path.string(), format);
   for (auto& spec : loaded.collectors) into.collectors.push_back(std::move(spec));
   for (auto& error : loaded.errors) into.errors.push_back(std::move(error));
 }
@@ -428,8 +527,9 @@ bool IsValidLabelName(std::string_view name) {
   return IsIdentifier(name) && !name.starts_with("__");
 }
 
-LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename) {
-  auto loaded = ParseFile(text, filename);
+LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename,
+                                    CollectorFormat format) {
+  auto loaded = ParseFile(text, filename, format);
   CheckUniqueNames(loaded.collectors, loaded.errors);
   return loaded;
 }
@@ -465,9 +565,9 @@ std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths,
   return files;
 }
 
-LoadedCollectors LoadCollectors(const std::vector<std::string>& paths) {
+LoadedCollectors LoadCollectors(const std::vector<std::string>& paths, CollectorFormat format) {
   LoadedCollectors loaded;
-  for (const auto& file : CollectorFiles(paths, loaded.errors)) LoadFile(file, loaded);
+  for (const auto& file : CollectorFiles(paths, loaded.errors)) LoadFile(file, format, loaded);
   CheckUniqueNames(loaded.collectors, loaded.errors);
   return loaded;
 }
@@ -509,19 +609,38 @@ Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
   return errors;
 }
 
-void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors) {
-  std::map<std::string, SourceLocation> collector_names;
-  std::map<std::string, SourceLocation> metric_names;
-  for (const auto& spec : collectors) {
-    if (auto [it, fresh] = collector_names.emplace(spec.name, spec.location); !fresh) {
-      errors.push_back({spec.location, fmt::format("collector \"{}\" is already defined at {}",
-                                                   spec.name, it->second.ToString())});
+void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors,
+                      std::size_t from) {
+  // A clash between two collectors before `from` was reported already; so was one between two
+  // after it, when they were loaded together.
+  const auto reported = [from](std::size_t a, std::size_t b) {
+    return from > 0 && (a < from) == (b < from);
+  };
+  std::map<std::string, std::size_t> collector_names;
+  // The collectors defining each metric so far, by index.
+  std::map<std::string, std::vector<std::size_t>> metrics;
+  for (std::size_t i = 0; i < collectors.size(); ++i) {
+    const auto& spec = collectors[i];
+    if (auto [it, fresh] = collector_names.emplace(spec.name, i);
+        !fresh && !reported(it->second, i)) {
+      errors.push_back(
+          {spec.location, fmt::format("collector \"{}\" is already defined at {}", spec.name,
+                                      collectors[it->second].location.ToString())});
     }
     for (const auto& value : spec.values) {
-      if (auto [it, fresh] = metric_names.emplace(value.metric_name, value.location); !fresh) {
+      auto& definers = metrics[value.metric_name];
+      for (const std::size_t other : definers) {
+        if (reported(other, i) || (other != i && NeverRunTogether(spec, collectors[other]))) {
+          continue;
+        }
+        const auto& earlier =
+            std::ranges::find(collectors[other].values, value.metric_name, &ValueSpec::metric_name)
+                ->location;
         errors.push_back({value.location, fmt::format("metric \"{}\" is already defined at {}",
-                                                      value.metric_name, it->second.ToString())});
+                                                      value.metric_name, earlier.ToString())});
+        break;
       }
+      definers.push_back(i);
     }
   }
 }

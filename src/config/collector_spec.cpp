@@ -59,7 +59,15 @@ std::vector<std::string> CollectorSpec::Arguments(const QueryVariant& query) con
 }
 
 std::string_view ToString(MetricKind kind) {
-  return kind == MetricKind::kCounter ? "counter" : "gauge";
+  switch (kind) {
+    case MetricKind::kCounter:
+      return "counter";
+    case MetricKind::kHistogram:
+      return "histogram";
+    case MetricKind::kGauge:
+      break;
+  }
+  return "gauge";
 }
 
 std::string_view ToString(Scope scope) { return scope == Scope::kDatabase ? "database" : "server"; }

@@ -106,8 +106,8 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
   Assign(reader.GetString(*root, "data_source_name", "config file"), config.data_source_name);
 
   if (auto s = Section(reader, *root, "collectors",
-                       {"builtin", "builtin_dir", "paths", "disabled", "default_timeout",
-                        "lock_timeout", "parameters", "cache_ttl"});
+                       {"builtin", "builtin_dir", "paths", "extend_query_paths", "disabled",
+                        "default_timeout", "lock_timeout", "parameters", "cache_ttl"});
       s.IsDefined()) {
     Assign(reader.GetBool(s, "builtin", "collectors"), config.builtin_collectors);
     if (auto dir = reader.GetString(s, "builtin_dir", "collectors")) {
@@ -115,6 +115,9 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     }
     if (auto paths = reader.GetStringList(s, "paths", "collectors")) {
       for (const auto& path : *paths) config.collector_paths.push_back(resolve(path));
+    }
+    if (auto paths = reader.GetStringList(s, "extend_query_paths", "collectors")) {
+      for (const auto& path : *paths) config.extend_query_paths.push_back(resolve(path));
     }
     Assign(reader.GetStringList(s, "disabled", "collectors"), config.disabled_collectors);
     Assign(reader.GetDuration(s, "default_timeout", "collectors"),

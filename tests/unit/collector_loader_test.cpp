@@ -167,7 +167,8 @@ collectors:
             "c.yaml:5:5: collector \"x\": unknown key \"querry\" (expected one of: name, help, "
             "query, queries, "
             "scope, role, min_version, max_version, timeout, optional, cache_ttl, max_series, "
-            "labels, values, parameters, omitted_rows_column, target_type)");
+            "labels, values, parameters, omitted_rows_column, target_type, target_label, "
+            "legacy_names)");
 }
 
 TEST(CollectorLoader, PlaceholdersBecomeBindParameters) {
@@ -308,8 +309,8 @@ TEST(CollectorLoader, WrongTypes) {
       "c.yaml:3:34: collector \"x\": \"timeout\" must be a duration such as 500ms, 5s or 2m, not "
       "\"fast\"");
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
-                        "[{column: v, type: histogram}]}\n"),
-              HasSubstr("type must be gauge or counter, not \"histogram\""));
+                        "[{column: v, type: summary}]}\n"),
+              HasSubstr("type must be gauge, counter or histogram, not \"summary\""));
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., optional: maybe, query: "
                         "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("\"optional\" must be true or false, not \"maybe\""));
@@ -330,7 +331,7 @@ TEST(CollectorLoader, WrongTypes) {
               HasSubstr("\"scale\" must be a finite number"));
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., query: SELECT 1, values: "
                         "[{column: v, type: gauge, on_null: zero}]}\n"),
-              HasSubstr("on_null must be skip or a number"));
+              HasSubstr("on_null must be skip, nan or a number"));
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: x, help: X., max_series: 0, query: "
                         "SELECT 1, values: [{column: v, type: gauge}]}\n"),
               HasSubstr("max_series must be at least 1"));

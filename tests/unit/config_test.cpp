@@ -196,7 +196,7 @@ TEST(Flags, EnvironmentAndFlagsOverrideTheFile) {
   flags.listen_address = ":1";
   ExporterConfig config;
   config.data_source_name = "host=from-file";
-  ASSERT_TRUE(BuildConfig(flags, {"host=from-env", ""}, config).empty());
+  ASSERT_TRUE(BuildConfig(flags, {"host=from-env", "", ""}, config).empty());
   EXPECT_EQ(config.data_source_name, "host=from-env");
   EXPECT_EQ(config.listen_address, ":1");
 }
@@ -210,17 +210,17 @@ TEST(Flags, PasswordFileAndProcessDurations) {
       ParseExporterConfig("connection: {password_file: secret/pw}\n", "/etc/pgtally/x.yaml", config)
           .empty());
   EXPECT_EQ(config.password_file, "/etc/pgtally/secret/pw");  // relative to the config file
-  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw"}, config).empty());
+  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw", ""}, config).empty());
   EXPECT_EQ(config.password_file, "/run/env-pw");  // the environment overrides the file
   EXPECT_EQ(config.watch_interval, Millis(0));
   EXPECT_EQ(config.shutdown_timeout, Millis(2000));
   flags.password_file = "/run/flag-pw";
-  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw"}, config).empty());
+  ASSERT_TRUE(BuildConfig(flags, {"host=db", "/run/env-pw", ""}, config).empty());
   EXPECT_EQ(config.password_file, "/run/flag-pw");  // and the flag overrides both
 
   Flags bad;
   ASSERT_EQ(ParseFlags({"--shutdown.timeout=soon"}, bad), std::nullopt);
-  const auto errors = BuildConfig(bad, {"host=db", ""}, config);
+  const auto errors = BuildConfig(bad, {"host=db", "", ""}, config);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_THAT(errors[0].message, HasSubstr("--shutdown.timeout must be a duration"));
 }

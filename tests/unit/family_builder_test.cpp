@@ -201,8 +201,48 @@ TEST(ValueParser, PostgresTextForms) {
 
 TEST(ValueParser, RejectsNonNumbers) {
   for (const char* text :
-       {"", " 1", "1 ", "abc", "12 kB", "1,5", "0x10", "inf", "nan", "+1", "2026-01-01", "{1,2}"}) {
+       {"", " 1", "1 ", "abc", "12 kB", "1,5", "0x10", "inf", "nan", "+1", "2026-13-01",
+        "2026-01-01 1:00:00", "2026-01-01T00:00:00", "{1,2}", "Infinity days"}) {
     EXPECT_FALSE(ParsePgNumber(text).has_value()) << text;
+  }
+}
+
+// Dates and timestamps as DateStyle ISO prints them become Unix seconds, as postgres_exporter
+// turns timestamp columns into numbers.
+TEST(ValueParser, TimestampsAreUnixSeconds) {
+  EXPECT_EQ(ParsePgNumber("1970-01-01"), 0.0);
+  EXPECT_EQ(ParsePgNumber("2026-11-23"), 1795392000.0);
+  EXPECT_EQ(ParsePgNumber("2026-11-23 17:19:22"), 1795454362.0);  // without time zone: UTC
+  EXPECT_EQ(ParsePgNumber("2026-11-23 17:19:22+00"), 1795454362.0);
+  EXPECT_EQ(ParsePgNumber("2026-11-23 19:19:22+02"), 1795454362.0);
+  EXPECT_EQ(ParsePgNumber("2026-11-23 12:49:22-04:30"), 1795454362.0);
+  EXPECT_DOUBLE_EQ(*ParsePgNumber("2026-11-23 17:19:22.25+00"), 1795454362.25);
+  EXPECT_EQ(ParsePgNumber("1969-12-31 23:59:59+00"), -1.0);
+  EXPECT_EQ(ParsePgNumber("infinity"), INFINITY);
+  EXPECT_EQ(ParsePgNumber("-infinity"), -INFINITY);
+}
+
+TEST(ValueParser, GoDurationsInMilliseconds) {
+  EXPECT_EQ(ParseGoDuration("0"), 0.0);
+  EXPECT_EQ(ParseGoDuration("300ms"), 300.0);
+  EXPECT_EQ(ParseGoDuration("1.5s"), 1500.0);
+  EXPECT_EQ(ParseGoDuration("1h2m3s"), 3723000.0);
+  EXPECT_EQ(ParseGoDuration("-2m"), -120000.0);
+  EXPECT_EQ(ParseGoDuration("1500us"), 1.5);
+  EXPECT_EQ(ParseGoDuration("2\u00b5s"), 0.002);
+  for (const char* text : {"", "1", "1x", "s", "1h-2m", "00:00:01", "--1s"}) {
+    EXPECT_FALSE(ParseGoDuration(text).has_value()) << text;
+  }
+}
+
+TEST(ValueParser, Arrays) {
+  using Elements = std::vector<std::optional<std::string>>;
+  EXPECT_EQ(ParsePgArray("{}"), Elements{});
+  EXPECT_EQ(ParsePgArray("{1,2.5,300}"), (Elements{"1", "2.5", "300"}));
+  EXPECT_EQ(ParsePgArray("{1,NULL,\"NULL\"}"), (Elements{"1", std::nullopt, "NULL"}));
+  EXPECT_EQ(ParsePgArray("{\"a,b\",\"c\\\"d\"}"), (Elements{"a,b", "c\"d"}));
+  for (const char* text : {"", "1,2", "{1,2", "{{1,2},{3,4}}", "{\"a}"}) {
+    EXPECT_FALSE(ParsePgArray(text).has_value()) << text;
   }
 }
 

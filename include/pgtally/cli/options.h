@@ -42,10 +42,12 @@ struct Flags {
 // or an argument the exporter itself does not take.
 std::optional<std::string> ParseFlags(const std::vector<std::string>& args, Flags& flags);
 
-// What the environment says: DATA_SOURCE_NAME and DATA_SOURCE_PASS_FILE (empty when unset).
+// What the environment says: DATA_SOURCE_NAME, DATA_SOURCE_PASS_FILE and, as postgres_exporter
+// reads it, PG_EXPORTER_EXTEND_QUERY_PATH (empty when unset).
 struct Environment {
   std::string data_source_name;
   std::string password_file;
+  std::string extend_query_path;
 };
 Environment ReadEnvironment();
 

@@ -3,6 +3,7 @@
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -66,6 +67,8 @@ class FamilyBuilder {
   // extra labels first.
   std::vector<int> label_columns_;
   std::vector<int> value_columns_;
+  // For each histogram value, in order: its _bucket, _sum and _count columns.
+  std::vector<std::array<int, 3>> histogram_columns_;
   std::vector<prometheus::ClientMetric::Label> labels_;
   std::size_t extra_labels_ = 0;
   std::string key_;
@@ -74,6 +77,16 @@ class FamilyBuilder {
   std::unordered_set<std::string> seen_;
   DropCounts drops_;
   std::size_t series_ = 0;
+
+  // The value of one cell as `value` reads it; nullopt when it gives no sample (a NULL without
+  // on_null, or text that is not a number, which is counted).
+  std::optional<double> ReadValue(const ValueSpec& value, std::optional<std::string_view> cell);
+  // Writes "name{labels} " for the row being added, with `extra` (such as le="1") last.
+  void AppendSeries(std::string& out, std::string_view name, std::string_view extra = {});
+  // Adds the lines of the histogram in spec value `value` (whose _bucket, _sum and _count are
+  // `columns`) for one row; false when the cells do not make a histogram.
+  bool AppendHistogram(const Table& table, int row, std::size_t value,
+                       const std::array<int, 3>& columns);
 };
 
 }  // namespace pgtally

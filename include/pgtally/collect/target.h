@@ -139,6 +139,7 @@ class Target {
   SelfMetrics& self_metrics_;
   std::shared_ptr<const pg::Interrupt> interrupt_;
   std::string display_name_;
+  std::string server_address_;  // "host:port", for collectors' target_label
   TargetType type_;
   std::map<std::string, std::unique_ptr<Database>> databases_;
   // Guards what the database workers share: the cache, the unavailable set, listed_at_ and the

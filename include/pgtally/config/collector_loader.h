@@ -18,16 +18,24 @@ struct LoadedCollectors {
   bool ok() const { return errors.empty(); }
 };
 
+// The formats a collector file can be in: pgtally's own (docs/collectors.md), or another
+// exporter's, read so that its users keep their files and series (docs/importing.md). kAuto
+// tells them apart by their keys.
+enum class CollectorFormat { kAuto, kPgtally, kPostgresExporter, kPgExporter };
+
 // Parses one collector file's text. `filename` is used in diagnostics only.
-LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename);
+LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename,
+                                    CollectorFormat format = CollectorFormat::kAuto);
 
 // The collector files `paths` name, in loading order: a file as it is, a directory's *.yaml and
-// *.yml files in name order, except hidden ones and *.test.yaml (fixtures for `pgtally test`). Paths that cannot be read add to `errors`.
+// *.yml files in name order, except hidden ones and *.test.yaml (fixtures for `pgtally test`).
+// Paths that cannot be read add to `errors`.
 std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths, Diagnostics& errors);
 
 // Loads every path in order: a file, or a directory whose *.yaml / *.yml files are read in name
 // order. Checks names across all files (collectors and metrics must be unique).
-LoadedCollectors LoadCollectors(const std::vector<std::string>& paths);
+LoadedCollectors LoadCollectors(const std::vector<std::string>& paths,
+                                CollectorFormat format = CollectorFormat::kAuto);
 
 // Sets the parameters named in `overrides` on every collector that declares them. An override
 // that no collector declares is an error (most likely a typo).
@@ -39,8 +47,13 @@ Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
 Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
                                    const std::vector<CacheTtlOverride>& overrides);
 
-// Appends an error for every collector or metric name that is defined twice.
-void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors);
+// Appends an error for every collector name that is defined twice, and every metric defined by
+// two collectors that can run on the same server (of two variants of a query for different
+// versions or roles, as pg_exporter files have, only one ever runs).
+// Only clashes that involve collectors from index `from` on are reported (the ones before were
+// checked already).
+void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors,
+                      std::size_t from = 0);
 
 // Prometheus naming rules. Metric names may not contain ':' (reserved for recording rules).
 bool IsValidMetricName(std::string_view name);

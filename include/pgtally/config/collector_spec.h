@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,7 +14,10 @@ namespace pgtally {
 // The in-memory form of one collector from a collector file (docs/collectors.md). Specs are
 // immutable once loaded and shared read-only by every scrape.
 
-enum class MetricKind { kGauge, kCounter };
+// A histogram value column X holds the bucket bounds as an array; the columns X_bucket (an array
+// of cumulative counts, one per bound), X_sum and X_count complete it (postgres_exporter's
+// HISTOGRAM).
+enum class MetricKind { kGauge, kCounter, kHistogram };
 enum class Scope { kServer, kDatabase };
 enum class Role { kAny, kPrimary, kStandby };
 // What a collector talks to: PostgreSQL, or PgBouncer's admin console (SHOW commands only).
@@ -40,6 +44,11 @@ struct ValueSpec {
   MetricKind kind = MetricKind::kGauge;
   double scale = 1.0;
   std::optional<double> null_value;  // unset: a NULL drops the sample
+  // When not empty, the cell is text looked up here; text not in the map gives NaN.
+  std::map<std::string, double> mapping;
+  // The cell is a Go duration ("1m30s") and the value its milliseconds, as postgres_exporter's
+  // DURATION reads it.
+  bool go_duration = false;
   SourceLocation location;
 };
 
@@ -85,6 +94,11 @@ struct CollectorSpec {
   std::size_t max_series = 10000;
   std::vector<LabelSpec> labels;
   std::vector<ValueSpec> values;
+  // A label with this name whose value is the target's "host:port" goes on every series, as
+  // postgres_exporter's "server" label does. Empty: none.
+  std::string target_label;
+  // Metric names kept as another exporter chose them: counters need not end in _total.
+  bool legacy_names = false;
   SourceLocation location;
 
   // The query to run on a server of this version, or nullptr when the collector does not apply.

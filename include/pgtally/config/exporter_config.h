@@ -39,6 +39,8 @@ struct ExporterConfig {
   bool builtin_collectors = true;
   std::string builtin_collectors_dir;  // empty: found next to the binary
   std::vector<std::string> collector_paths;
+  // Custom queries files in postgres_exporter's format (its --extend.query-path).
+  std::vector<std::string> extend_query_paths;
   std::vector<std::string> disabled_collectors;
   // Values for collector parameters ({{name}} in their SQL), overriding the collectors' defaults.
   std::vector<ParameterOverride> collector_parameters;
