@@ -92,7 +92,9 @@ std::string ReasonHtml(const Row& row, const CollectorsReport* last) {
   const CollectorReport* report = row.report;
   std::string error;
   if (report && report->error_class) {
-    error = fmt::format("{}: {}", ToString(*report->error_class), HtmlEscape(report->error));
+    // Preformatted: PostgreSQL's LINE and caret lines point at the error by column.
+    error =
+        fmt::format("{}: <pre>{}</pre>", ToString(*report->error_class), HtmlEscape(report->error));
   }
   if (row.reason == "no_scrape_yet") return "no scrape yet";
   if (row.reason == "reloaded") return "the configuration was reloaded since the last scrape";
@@ -211,7 +213,8 @@ std::string CollectorsHtml(const Exporter::CollectorsView& view, std::string_vie
   std::string out = fmt::format(
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgtally collectors</title>\n"
       "<style>table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:2px 6px;"
-      "text-align:left;vertical-align:top}}</style></head><body>\n"
+      "text-align:left;vertical-align:top}}pre{{margin:0;white-space:pre-wrap}}</style></"
+      "head><body>\n"
       "<h1>Collectors</h1>\n<p>Target: <code>{}</code>. {} This page never runs a query; "
       "<a href=\"/collectors?format=json\">as JSON</a>, <a href=\"/\">home</a>.</p>\n"
       "<table>\n<tr><th>Collector</th><th>Scope</th><th>Role</th><th>Target type</th>"
@@ -222,9 +225,10 @@ std::string CollectorsHtml(const Exporter::CollectorsView& view, std::string_vie
     const CollectorSpec& spec = *row.spec;
     std::string query;
     if (row.variant) {
-      query =
-          fmt::format("{}<details><summary>SQL</summary><pre>{}</pre></details>",
-                      VariantText(spec, *row.variant), HtmlEscape(spec.queries[*row.variant].sql));
+      query = fmt::format("{}<details><summary>SQL</summary><pre>{}</pre></details>",
+                          VariantText(spec, *row.variant),
+                          // A query may hold a password, say in a dblink connection string.
+                          HtmlEscape(ScrubSecrets(spec.queries[*row.variant].sql)));
     } else {
       query = fmt::format("{} variant{}", spec.queries.size(), spec.queries.size() == 1 ? "" : "s");
     }

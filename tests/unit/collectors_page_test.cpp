@@ -119,7 +119,7 @@ TEST(CollectorsPage, LastScrapeStatesReasonsAndVariants) {
 
   const auto html = CollectorsHtml(view, "host=h");
   EXPECT_THAT(html, HasSubstr("variant 2 of 2 (min_version 150000)"));
-  EXPECT_THAT(html, HasSubstr("sql: syntax error at or near &quot;&lt;&quot;"));
+  EXPECT_THAT(html, HasSubstr("sql: <pre>syntax error at or near &quot;&lt;&quot;"));
   EXPECT_THAT(html, HasSubstr("<pre>SELECT 2 AS v</pre>"));
   EXPECT_THAT(html, HasSubstr("role: runs on a standby only"));
 
