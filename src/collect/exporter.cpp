@@ -115,6 +115,7 @@ void Exporter::Reload(TargetOptions target, std::vector<CollectorSpec> collector
   std::lock_guard lock(mutex_);
   target_name_ = next->display_name();
   collector_count_ = specs->size();
+  collectors_ = specs;
   next_target_ = std::move(next);
   self_metrics_.NoteReload(true, std::chrono::system_clock::now());
 }
@@ -143,6 +144,12 @@ std::string Exporter::FallbackBody() const {
 std::optional<Exporter::Status> Exporter::last() const {
   std::lock_guard lock(mutex_);
   return last_;
+}
+
+Exporter::CollectorsView Exporter::collectors() const {
+  std::lock_guard lock(mutex_);
+  const bool current = last_report_ && last_report_->collectors == collectors_;
+  return {collectors_, current ? last_report_ : nullptr, last_report_ && !current};
 }
 
 std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
@@ -186,6 +193,17 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
     output->size += MoveToParts(std::move(scrape.families), output->parts);
     auto families =
         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count());
+    auto report = std::make_shared<CollectorsReport>();
+    report->collectors = target_->collectors();
+    report->finished = std::chrono::system_clock::now();
+    report->up = scrape.up;
+    report->server_version = scrape.server_version;
+    report->in_recovery = scrape.in_recovery;
+    report->reports = std::move(scrape.reports);
+    {
+      std::lock_guard lock(mutex_);
+      last_report_ = std::move(report);
+    }
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
     if (extra_metrics_) {
       for (auto& family : extra_metrics_()) families.push_back(std::move(family));

@@ -1,5 +1,6 @@
 #include "pgtally/collect/target.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -31,6 +32,8 @@ constexpr Millis kMaxBackoff{10000};
 constexpr Millis kClientGrace{500};
 // A collector needs at least this much of the scrape's time left to be worth starting.
 constexpr Millis kMinQueryBudget{50};
+// A report keeps this much of an error message: the page needs the gist, not a whole DETAIL.
+constexpr std::size_t kMaxReportedError = 1024;
 
 class RowsTable final : public Table {
  public:
@@ -113,8 +116,11 @@ struct Target::Database {
 struct Target::Fragment {
   std::vector<FamilyText> families;
   std::optional<ErrorClass> error;
-  bool quiet = false;  // an optional collector's SQL error: skipped, not failed
+  std::string error_message;  // with "database NAME: " first when run on one of several
+  bool quiet = false;         // an optional collector's SQL error: skipped, not failed
+  bool cached = false;
   std::size_t series = 0;
+  std::size_t rows = 0;
   double duration_seconds = 0;
   std::optional<double> omitted;
 };
@@ -288,13 +294,18 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   if (spec.cache_ttl.count() > 0) {
     std::lock_guard lock(state_mutex_);
     if (auto it = cache_.find(cache_key); it != cache_.end() && start < it->second->expires) {
-      return it->second->fragment;
+      Fragment cached = it->second->fragment;
+      cached.cached = true;
+      return cached;
     }
     cache_.erase(cache_key);
   }
 
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     fragment.error = error_class;
+    fragment.error_message = datname_label.empty()
+                                 ? error.message
+                                 : fmt::format("database {}: {}", datname_label, error.message);
     // The database may have been dropped: read the list again on the next scrape.
     if (error_class == ErrorClass::kConnection && !dbname.empty()) {
       std::lock_guard lock(state_mutex_);
@@ -332,6 +343,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   bool first_row = true;
   std::optional<std::string> mapping_error;
   const pg::RowSink sink = [&](const pg::Rows& row) {
+    ++fragment.rows;
     const RowsTable table(row);
     if (first_row) {
       first_row = false;
@@ -416,6 +428,8 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
   const int server_version =
       bouncer ? PgBouncerVersionNum(version_text) : std::atoi(version_text.c_str());
   const bool in_recovery = !bouncer && probe->rows->Get(0, 1) == "t";
+  scrape.server_version = server_version;
+  scrape.in_recovery = in_recovery;
   if (was_in_recovery_ && *was_in_recovery_ != in_recovery) {
     // A failover or promotion: role: primary/standby collectors switch from this scrape on.
     spdlog::info("recovery state changed: target={} in_recovery={}", Quoted(display_name_),
@@ -494,14 +508,27 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     }
     bool failed = false;
     bool all_quiet = !fragments[i].empty();
+    report.cached = !fragments[i].empty();
+    const Fragment* first_error = nullptr;
     for (auto& fragment : fragments[i]) {
       report.duration_seconds += fragment.duration_seconds;
       report.series += fragment.series;
+      report.rows += fragment.rows;
+      report.cached = report.cached && fragment.cached;
       if (fragment.omitted)
         report.rows_omitted = report.rows_omitted.value_or(0) + *fragment.omitted;
       failed = failed || (fragment.error && !fragment.quiet);
       all_quiet = all_quiet && fragment.quiet;
+      if (fragment.error && (!first_error || (first_error->quiet && !fragment.quiet))) {
+        first_error = &fragment;
+      }
       Append(scrape.families, std::move(fragment.families));
+    }
+    if (first_error) {
+      report.error_class = first_error->error;
+      // Masked as log lines are: a SQL error can quote the text it choked on.
+      report.error =
+          SanitizeUtf8(ScrubSecrets(first_error->error_message).substr(0, kMaxReportedError));
     }
     if (failed) {
       report.state = CollectorReport::State::kFailed;

@@ -15,6 +15,7 @@
 
 #include "http/tls.h"
 #include "pgtally/http/basic_auth.h"
+#include "pgtally/http/collectors_page.h"
 #include "pgtally/http/gzip.h"
 #include "pgtally/log/logging.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 constexpr std::string_view kExpositionType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kTextType = "text/plain; charset=utf-8";
+constexpr std::string_view kHtmlType = "text/html; charset=utf-8";
 
 const char* StatusText(int status) {
   switch (status) {
@@ -60,29 +62,6 @@ void Respond(mg_connection* conn, int status, std::string_view content_type, std
              bool head = false, std::string_view extra_headers = "") {
   RespondHeaders(conn, status, content_type, body.size(), extra_headers);
   if (!head) mg_write(conn, body.data(), body.size());
-}
-
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
 }
 
 // Counts the requests being served, and turns new ones away once the server is draining.
@@ -185,6 +164,15 @@ void SendExposition(mg_connection* conn, const ScrapeOutput& output, bool head) 
   if (!buffer.empty()) flush();
 }
 
+// The URL-decoded value of a query parameter: empty when absent, nullopt when too long.
+std::optional<std::string> Parameter(const char* query, const char* name) {
+  if (!query) return std::string();
+  char value[1024];
+  const int length = mg_get_var(query, std::strlen(query), name, value, sizeof value);
+  if (length == -2) return std::nullopt;  // CivetWeb: the buffer is too small
+  return length > 0 ? std::string(value, static_cast<std::size_t>(length)) : std::string();
+}
+
 Millis RequestBudget(mg_connection* conn, Millis default_timeout) {
   return ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout);
 }
@@ -231,15 +219,6 @@ class ProbeHandler final : public Handler {
     SendExposition(conn, *outcome.output, head);
   }
 
-  // The URL-decoded value of a query parameter: empty when absent, nullopt when too long.
-  static std::optional<std::string> Parameter(const char* query, const char* name) {
-    if (!query) return std::string();
-    char value[1024];
-    const int length = mg_get_var(query, std::strlen(query), name, value, sizeof value);
-    if (length == -2) return std::nullopt;  // CivetWeb: the buffer is too small
-    return length > 0 ? std::string(value, static_cast<std::size_t>(length)) : std::string();
-  }
-
   ProbePool* probes_;
   Millis default_timeout_;
 };
@@ -273,6 +252,29 @@ class ReadyHandler final : public Handler {
   Exporter& exporter_;
 };
 
+// /collectors, and /collectors?format=json: the collectors and how each did in the last scrape.
+// Shows what the exporter kept; never scrapes, so it answers at once even while one runs.
+class CollectorsHandler final : public Handler {
+ public:
+  explicit CollectorsHandler(Exporter& exporter) : exporter_(exporter) {}
+
+ private:
+  void Serve(mg_connection* conn, bool head) override {
+    const auto format = Parameter(mg_get_request_info(conn)->query_string, "format");
+    if (format && *format == "json") {
+      Respond(conn, 200, "application/json; charset=utf-8",
+              CollectorsJson(exporter_.collectors(), exporter_.target_name()), head);
+    } else if (format && (format->empty() || *format == "html")) {
+      Respond(conn, 200, kHtmlType, CollectorsHtml(exporter_.collectors(), exporter_.target_name()),
+              head);
+    } else {
+      Respond(conn, 400, kTextType, "format must be html or json\n", head);
+    }
+  }
+
+  Exporter& exporter_;
+};
+
 class LandingHandler final : public Handler {
  public:
   LandingHandler(Exporter& exporter, std::string telemetry_path)
@@ -293,13 +295,16 @@ class LandingHandler final : public Handler {
         "<p>Target: <code>{}</code>, {} collectors.</p>\n<ul>\n"
         "<li><a href=\"{}\">{}</a>: metrics</li>\n"
         "<li>/probe?target=host:port[/dbname]&amp;auth_module=NAME: another server's "
-        "metrics</li>\n<li><a href=\"/healthz\">/healthz</a>: "
+        "metrics</li>\n"
+        "<li><a href=\"/collectors\">/collectors</a>: the collectors, the query each runs on "
+        "this server and how each did in the last scrape</li>\n"
+        "<li><a href=\"/healthz\">/healthz</a>: "
         "liveness</li>\n"
         "<li><a href=\"/readyz\">/readyz</a>: readiness and database "
         "reachability</li>\n</ul>\n</body></html>\n",
         BuildVersion(), BuildRevision(), HtmlEscape(exporter_.target_name()),
         exporter_.collector_count(), path, path);
-    Respond(conn, 200, "text/html; charset=utf-8", body, head);
+    Respond(conn, 200, kHtmlType, body, head);
   }
 
   Exporter& exporter_;
@@ -368,9 +373,11 @@ struct HttpServer::Impl {
         metrics(exporter, options.default_scrape_timeout),
         probe(probes, options.default_scrape_timeout),
         ready(exporter),
+        collectors(exporter),
         landing(exporter, options.telemetry_path) {
     SetBasicAuthUsers(options.web.basic_auth_users);
-    for (Handler* handler : std::initializer_list<Handler*>{&metrics, &probe, &landing}) {
+    for (Handler* handler :
+         std::initializer_list<Handler*>{&metrics, &probe, &collectors, &landing}) {
       handler->set_context(&context, true);
     }
     for (Handler* handler : std::initializer_list<Handler*>{&health, &ready}) {
@@ -409,6 +416,7 @@ struct HttpServer::Impl {
     server->addHandler("/probe$", probe);
     server->addHandler("/healthz$", health);
     server->addHandler("/readyz$", ready);
+    server->addHandler("/collectors$", collectors);
     server->addHandler("/", landing);
   }
 
@@ -423,6 +431,7 @@ struct HttpServer::Impl {
   ProbeHandler probe;
   HealthHandler health;
   ReadyHandler ready;
+  CollectorsHandler collectors;
   LandingHandler landing;
   std::unique_ptr<CivetServer> server;  // last: stops before the handlers it calls go away
 };

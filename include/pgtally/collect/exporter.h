@@ -36,6 +36,17 @@ struct ScrapeOutput {
   std::string Text() const;  // the parts joined
 };
 
+// How each collector did in one scrape, kept by the Exporter for the /collectors page: one small
+// struct per collector, never the metrics.
+struct CollectorsReport {
+  std::shared_ptr<const std::vector<CollectorSpec>> collectors;  // those the scrape ran
+  std::chrono::system_clock::time_point finished;
+  bool up = false;
+  std::optional<int> server_version;  // unset when the server was not reached
+  bool in_recovery = false;
+  std::vector<CollectorReport> reports;  // in the order of `collectors`; empty when not up
+};
+
 // The scrape engine behind /metrics: owns the target, the collectors and the self-metrics.
 // Thread-safe. Concurrent requests coalesce: a request that arrives while a scrape is running
 // waits for that scrape and gets its result, so the database sees each query once.
@@ -72,6 +83,16 @@ class Exporter {
   std::string target_name() const;
   std::size_t collector_count() const;
 
+  // The collectors loaded now (those of the last reload) and, when the most recent scrape ran
+  // these same collectors, its report; else `last` is null: not run yet. Copies two pointers
+  // under the lock; never scrapes.
+  struct CollectorsView {
+    std::shared_ptr<const std::vector<CollectorSpec>> collectors;
+    std::shared_ptr<const CollectorsReport> last;
+    bool reloaded = false;  // there was a scrape, but of the collectors before a reload
+  };
+  CollectorsView collectors() const;
+
  private:
   std::shared_ptr<const ScrapeOutput> RunScrape(Millis budget);
   // Served when a scrape fails in a way it should not: "up" is 0, and the exporter keeps running.
@@ -86,6 +107,8 @@ class Exporter {
   std::unique_ptr<Target> next_target_;  // from Reload, taken by the next scrape
   std::string target_name_;
   std::size_t collector_count_ = 0;
+  std::shared_ptr<const std::vector<CollectorSpec>> collectors_;  // the last reload's
+  std::shared_ptr<const CollectorsReport> last_report_;
   std::shared_future<std::shared_ptr<const ScrapeOutput>> in_flight_;  // valid while one runs
   std::optional<Status> last_;
 };

@@ -74,12 +74,26 @@ struct CollectorReport {
   std::string skip_reason;  // "version", "role" or "unavailable" for skipped collectors
   double duration_seconds = 0;
   std::size_t series = 0;
+  // Rows the queries returned (summed over databases), counted as they streamed in, before the
+  // builder dropped any; a query that failed part way counts the rows it sent.
+  std::size_t rows = 0;
   std::optional<double> rows_omitted;  // for collectors with an omitted_rows_column
+  // The first failure, preferring one that failed the collector to an optional collector's
+  // (unavailable): its class and message, "database NAME: " first for scope: database
+  // collectors. The message has registered secrets masked and is at most ~1 KiB.
+  std::optional<ErrorClass> error_class;
+  std::string error;
+  // Every result came from the cache (cache_ttl) instead of a query run in this scrape.
+  bool cached = false;
 };
 
 struct TargetScrape {
   TargetType type = TargetType::kPostgres;
   bool up = false;
+  // What the probe saw: server_version_num (PgBouncer's version in that shape), which picks each
+  // collector's query variant, and the recovery state. Unset when the server was not reached.
+  std::optional<int> server_version;
+  bool in_recovery = false;
   std::vector<FamilyText> families;  // the collectors' metrics
   std::vector<CollectorReport> reports;
 };
@@ -107,6 +121,10 @@ class Target {
   // The DSN with its password masked, for logs and pages.
   const std::string& display_name() const { return display_name_; }
   TargetType type() const { return type_; }
+  // The collectors this target runs, in the order of the reports of a scrape.
+  const std::shared_ptr<const std::vector<CollectorSpec>>& collectors() const {
+    return collectors_;
+  }
 
  private:
   struct Database;

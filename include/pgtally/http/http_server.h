@@ -26,10 +26,11 @@ struct HttpOptions {
 };
 
 // The HTTP endpoints, served by CivetWeb: the telemetry path, /probe (other targets, when there
-// is a probe pool), / (a landing page), /healthz
-// (the process is alive) and /readyz (ready to serve; reports database reachability in its
-// body but never fails because of it). Handlers see the whole request, so headers such as the
-// scrape timeout are honoured. Serving starts in the constructor and stops in the destructor.
+// is a probe pool), / (a landing page), /collectors (the collectors and their last scrape, HTML
+// or ?format=json), /healthz (the process is alive) and /readyz (ready to serve; reports database
+// reachability in its body but never fails because of it). Handlers see the whole request, so
+// headers such as the scrape timeout are honoured. Serving starts in the constructor and stops in
+// the destructor.
 class HttpServer {
  public:
   // Throws std::runtime_error when it cannot listen (address in use, bad address) or the TLS
