@@ -24,6 +24,10 @@ std::string ScrubSecrets(std::string_view text);
 // `text` as a logfmt value: in double quotes, with backslash, quote and newline escaped.
 std::string Quoted(std::string_view text);
 
+// `text` as a JSON string: in double quotes, with quote, backslash and control characters
+// escaped. The bytes are copied as they are, so UTF-8 stays UTF-8.
+std::string JsonString(std::string_view text);
+
 // Formats one event; exposed for tests. `message` is `what happened: key=value ...`.
 std::string FormatLogLine(std::string_view timestamp, std::string_view level,
                           std::string_view message, LogFormat format);
