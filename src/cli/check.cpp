@@ -239,6 +239,8 @@ std::string PositionInQuery(std::string_view sql, int position) {
       ++column;
     }
   }
+  // Just past the end: where "syntax error at end of input" points.
+  if (characters + 1 == position) return fmt::format("line {}, column {}", line, column);
   return "";
 }
 

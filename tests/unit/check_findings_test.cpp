@@ -149,7 +149,8 @@ TEST(CheckPosition, LinesAndCharactersNotBytes) {
   EXPECT_EQ(PositionInQuery("SELECT 1\nFORM x", 10), "line 2, column 1");
   EXPECT_EQ(PositionInQuery("SELECT 'ä' x", 12), "line 1, column 12");
   EXPECT_EQ(PositionInQuery("SELECT 1", 0), "");
-  EXPECT_EQ(PositionInQuery("SELECT 1", 9), "");
+  EXPECT_EQ(PositionInQuery("SELECT 1", 9), "line 1, column 9");  // the end of input
+  EXPECT_EQ(PositionInQuery("SELECT 1", 10), "");
 }
 
 TEST(CheckLoadErrors, KeepTheTextAndFindThePlace) {

@@ -64,7 +64,7 @@ std::vector<Finding> CheckColumns(const CollectorSpec& spec,
 bool IsUnavailableError(std::string_view sqlstate);
 
 // "line L, column C" of the 1-based character `position` (as PostgreSQL counts them: UTF-8
-// characters) in `sql`; empty when the position is 0 or past the end.
+// characters) in `sql`; empty when the position is 0 or further than just past the end.
 std::string PositionInQuery(std::string_view sql, int position);
 
 struct CheckSummary {
