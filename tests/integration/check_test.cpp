@@ -200,6 +200,19 @@ TEST(Check, BuiltinCollectorsPassAgainstPostgres15) {
   EXPECT_THAT(result.out + result.err, Not(HasSubstr(kPassword)));
 }
 
+// On a standby the role: primary collectors are the ones skipped; their queries are checked
+// all the same, and the standby's own pass.
+TEST(Check, BuiltinCollectorsPassOnAStandby) {
+  auto& pg = SharedPgServer();
+  const auto standby = PgServer::StandbyOf(pg);
+  const auto result = Check({"--dsn", standby->Dsn()});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_THAT(result.out, HasSubstr("collector \"pg_wal_lsn\": role: primary: the exporter skips "
+                                    "it on this server, which is a standby"));
+  EXPECT_THAT(result.out, Not(HasSubstr("which is a primary")));
+  EXPECT_THAT(Lines(result.out).back(), HasSubstr(": 0 errors, "));
+}
+
 // Against PgBouncer's admin console the pgbouncer collectors' SHOW commands are run (the console
 // cannot prepare), and the PostgreSQL collectors are left alone.
 TEST(Check, BuiltinCollectorsPassAgainstPgBouncer) {
