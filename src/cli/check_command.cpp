@@ -79,12 +79,6 @@ class DatabaseCheck {
       in_recovery_ = probe.rows->Get(0, 1) == "t";
       // "15.4 (Debian 15.4-1.pgdg120+1)": the version is the first word.
       summary.server = "PostgreSQL " + version_text.substr(0, version_text.find(' '));
-      // Preparing takes locks on the tables a query reads: never wait long for one.
-      const auto timeouts =
-          conn_.Exec(fmt::format("SET statement_timeout = {}; SET lock_timeout = {}",
-                                 target_.default_timeout.count(), target_.lock_timeout.count()),
-                     Clock::now() + target_.connect_timeout);
-      if (!timeouts.ok()) return Fail("cannot set statement_timeout: " + timeouts.error.message);
     }
     summary.server_version = version_;
     return true;
@@ -145,10 +139,19 @@ class DatabaseCheck {
     return false;
   }
 
+  // Connects, again after the connection broke, with the session's timeouts set.
   bool Connect() {
-    if (auto error = conn_.Connect(Clock::now() + target_.connect_timeout, password_)) {
+    const auto deadline = Clock::now() + target_.connect_timeout;
+    if (auto error = conn_.Connect(deadline, password_)) {
       return Fail(fmt::format("cannot connect to {}: {}", DisplayName(), error->message));
     }
+    if (type_ == TargetType::kPgBouncer) return true;  // the admin console has no settings
+    // Preparing takes locks on the tables a query reads: never wait long for one.
+    const auto timeouts =
+        conn_.Exec(fmt::format("SET statement_timeout = {}; SET lock_timeout = {}",
+                               target_.default_timeout.count(), target_.lock_timeout.count()),
+                   deadline);
+    if (!timeouts.ok()) return Fail("cannot set statement_timeout: " + timeouts.error.message);
     return true;
   }
 
@@ -166,6 +169,15 @@ class DatabaseCheck {
         break;
       case pg::Error::Kind::kSql: {
         const std::string what = error.primary.empty() ? error.message : error.primary;
+        if (error.sqlstate == "55P03") {
+          // lock_not_available: nothing wrong with the query, another session is in the way.
+          finding.severity = Severity::kWarning;
+          finding.message = fmt::format(
+              "not checked: {} (another session held a lock on a table it reads for longer than "
+              "lock_timeout, {} ms)",
+              what, target_.lock_timeout.count());
+          break;
+        }
         if (spec.optional && IsUnavailableError(error.sqlstate)) {
           finding.severity = Severity::kNote;
           finding.message = fmt::format(

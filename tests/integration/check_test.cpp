@@ -9,8 +9,10 @@
 #include <map>
 #include <sstream>
 
+#include "pg_client.h"
 #include "pg_server.h"
 #include "pgbouncer_server.h"
+#include "pgtally/pg/connection.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -19,7 +21,6 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::ElementsAre;
-using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -259,6 +260,33 @@ TEST(Check, OptionalCollectorsStillNeedValidSql) {
                                "query: relation \"pg_buffercache\" does not exist (at line 1, "
                                "column 27 of the query)",
                   StartsWith("checked 3 collectors against PostgreSQL 15.")));
+}
+
+// Preparing a query locks the tables it reads: a lock held elsewhere is waited on for
+// lock_timeout at most, and is no fault of the collector.
+TEST(Check, ALockedTableIsAWarningAfterLockTimeout) {
+  auto& pg = SharedPgServer();
+  pg.Exec("CREATE TABLE check_locked (v int)");
+  const auto holder = Connect(pg.Dsn());
+  pg::ResultPtr locked(
+      PQexec(holder.get(), "BEGIN; LOCK TABLE check_locked IN ACCESS EXCLUSIVE MODE"));
+  ASSERT_EQ(PQresultStatus(locked.get()), PGRES_COMMAND_OK) << PQerrorMessage(holder.get());
+  TempDir dir;
+  const auto collectors = dir.Write("c.yaml",
+                                    "version: 1\ncollectors:\n  - {name: app_locked, help: L., "
+                                    "query: SELECT count(*) AS v FROM check_locked, values: "
+                                    "[{column: v, type: gauge}]}\n");
+  const auto start = std::chrono::steady_clock::now();
+  const auto result =
+      Check({"--no-collectors.builtin", "--collectors.path", collectors, "--dsn", pg.Dsn()});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_THAT(
+      Lines(result.out),
+      ElementsAre(collectors + ":3:5: warning: collector \"app_locked\": not checked: canceling "
+                               "statement due to lock timeout (another session held a lock on a "
+                               "table it reads for longer than lock_timeout, 1000 ms)",
+                  HasSubstr(": 0 errors, 1 warning, 0 notes")));
 }
 
 TEST(Check, UnreachableDatabaseIsAnErrorWithoutThePassword) {
