@@ -27,6 +27,8 @@ constexpr std::array<Oid, 11> kNumericTypes = {
     5069,  // xid8
 };
 
+constexpr Oid kPgLsn = 3220;
+
 struct TypeInfo {
   Oid oid;
   const char* name;
@@ -179,9 +181,13 @@ std::vector<Finding> CheckColumns(const CollectorSpec& spec,
                       ColumnList(columns)));
     } else if (!IsNumericType(column->type)) {
       add(where, Severity::kError,
-          fmt::format("{} \"{}\" has type {}, which pgtally does not read as a number; cast it "
-                      "in the query (for example {}::float8)",
-                      role, name, type_name(*column), name));
+          fmt::format("{} \"{}\" has type {}, which pgtally does not read as a number; {}", role,
+                      name, type_name(*column),
+                      column->type == kPgLsn
+                          ? fmt::format("make it a number of bytes in the query (for example "
+                                        "pg_wal_lsn_diff({}, '0/0'))",
+                                        name)
+                          : fmt::format("cast it in the query (for example {}::float8)", name)));
     }
   };
   for (const auto& value : spec.values) check_number(value.column, "value column", value.location);
