@@ -46,6 +46,19 @@ class RowsTable final : public Table {
   const pg::Rows& rows_;
 };
 
+}  // namespace
+
+int PgBouncerVersionNum(std::string_view text) {
+  int major = 0, minor = 0, patch = 0;
+  const auto digits = text.find_first_of("0123456789");
+  if (digits != std::string_view::npos) {
+    std::sscanf(std::string(text.substr(digits)).c_str(), "%d.%d.%d", &major, &minor, &patch);
+  }
+  return major * 10000 + minor * 100 + patch;
+}
+
+namespace {
+
 ErrorClass Classify(const pg::Error& error) {
   switch (error.kind) {
     case pg::Error::Kind::kTimeout:
@@ -113,15 +126,6 @@ struct Target::CacheEntry {
   Clock::time_point expires;
   Fragment fragment;
 };
-
-int PgBouncerVersionNum(std::string_view text) {
-  int major = 0, minor = 0, patch = 0;
-  const auto digits = text.find_first_of("0123456789");
-  if (digits != std::string_view::npos) {
-    std::sscanf(std::string(text.substr(digits)).c_str(), "%d.%d.%d", &major, &minor, &patch);
-  }
-  return major * 10000 + minor * 100 + patch;
-}
 
 TargetType TargetTypeOf(const std::string& dsn) {
   return pg::IsPgBouncerConsole(dsn) ? TargetType::kPgBouncer : TargetType::kPostgres;
