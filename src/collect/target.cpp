@@ -49,7 +49,8 @@ class RowsTable final : public Table {
   const pg::Rows& rows_;
 };
 
-// "PgBouncer 1.18.0" -> 11800, the shape of server_version_num for min_version/max_version.
+}  // namespace
+
 int PgBouncerVersionNum(std::string_view text) {
   int major = 0, minor = 0, patch = 0;
   const auto digits = text.find_first_of("0123456789");
@@ -58,6 +59,8 @@ int PgBouncerVersionNum(std::string_view text) {
   }
   return major * 10000 + minor * 100 + patch;
 }
+
+namespace {
 
 ErrorClass Classify(const pg::Error& error) {
   switch (error.kind) {

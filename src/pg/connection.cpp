@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -167,6 +168,11 @@ QueryOutcome Connection::Await(Clock::time_point deadline, const RowSink* sink) 
       const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
       Error error{Error::Kind::kSql, state ? state : "",
                   Trimmed(PQresultErrorMessage(result.get()))};
+      error.primary = Trimmed(PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY));
+      error.hint = Trimmed(PQresultErrorField(result.get(), PG_DIAG_MESSAGE_HINT));
+      if (const char* position = PQresultErrorField(result.get(), PG_DIAG_STATEMENT_POSITION)) {
+        error.position = std::atoi(position);
+      }
       if (error.sqlstate == "57014") error.kind = Error::Kind::kTimeout;  // query_canceled
       if (PQstatus(conn) == CONNECTION_BAD || error.sqlstate.starts_with("08")) {
         error.kind = Error::Kind::kConnection;
@@ -195,6 +201,18 @@ QueryOutcome Connection::Exec(std::string_view sql, Clock::time_point deadline,
     return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
   }
   return Await(deadline, sink);
+}
+
+QueryOutcome Connection::Describe(std::string_view sql, Clock::time_point deadline) {
+  if (!connected()) return {std::nullopt, Fail(Error::Kind::kConnection, "not connected")};
+  if (!PQsendPrepare(conn_.get(), "", std::string(sql).c_str(), 0, nullptr)) {
+    return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
+  }
+  if (auto prepared = Await(deadline, nullptr); !prepared.ok()) return prepared;
+  if (!PQsendDescribePrepared(conn_.get(), "")) {
+    return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn_.get())))};
+  }
+  return Await(deadline, nullptr);
 }
 
 QueryOutcome Connection::ExecReadOnly(std::string_view sql,

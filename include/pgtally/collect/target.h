@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -100,6 +101,10 @@ struct TargetScrape {
 
 // What the DSN points at: PgBouncer's admin console when it says dbname=pgbouncer, else PostgreSQL.
 TargetType TargetTypeOf(const std::string& dsn);
+
+// PgBouncer's SHOW VERSION text ("PgBouncer 1.18.0") as a number in the shape of
+// server_version_num (11800), for min_version/max_version.
+int PgBouncerVersionNum(std::string_view text);
 
 // One PostgreSQL server (or PgBouncer admin console, when the DSN says dbname=pgbouncer) and the
 // collectors run against it. Keeps one persistent connection per

@@ -23,7 +23,8 @@ std::string ScrubSecrets(std::string_view text);
 
 // `text` as a logfmt value: in double quotes, with backslash, quote and newline escaped.
 std::string Quoted(std::string_view text);
-// `text` as a JSON string: in double quotes, with quote, backslash and control characters escaped.
+// `text` as a JSON string: in double quotes, with quote, backslash and control characters
+// escaped. The bytes are copied as they are, so UTF-8 stays UTF-8.
 std::string JsonString(std::string_view text);
 
 // Formats one event; exposed for tests. `message` is `what happened: key=value ...`.

@@ -37,6 +37,12 @@ struct Error {
   Kind kind = Kind::kSql;
   std::string sqlstate;  // five characters for server errors, empty otherwise
   std::string message;
+  // For server errors: the one-line message without "ERROR:" and context, the server's hint,
+  // and where in the statement it found the problem (1-based, in characters; 0 when it did not
+  // say). Initialised here so that Error{kind, sqlstate, message} may leave them out.
+  std::string primary{};
+  std::string hint{};
+  int position = 0;
 };
 
 // A query's rows, read-only. Owns the PGresult.
@@ -51,6 +57,8 @@ class Rows {
     return PQfnumber(result_.get(), ("\"" + name + "\"").c_str());
   }
   std::string_view ColumnName(int column) const { return PQfname(result_.get(), column); }
+  // The column's type OID (for a domain, its base type's: that is what the server sends).
+  Oid ColumnType(int column) const { return PQftype(result_.get(), column); }
   bool IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
   std::string_view Get(int row, int column) const {
     return {PQgetvalue(result_.get(), row, column),
@@ -142,6 +150,12 @@ class Connection {
   QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
                             Millis statement_timeout, Millis lock_timeout,
                             Clock::time_point deadline, const RowSink* sink = nullptr);
+
+  // The columns `sql` would return, without running it: the statement is prepared as the
+  // unnamed statement (parsed and analysed, neither planned nor executed) and described, so the
+  // rows hold no data, only the column names and types. Parameters ($1, ...) get the types the
+  // server infers, as when the statement is prepared for a scrape. Two round trips.
+  QueryOutcome Describe(std::string_view sql, Clock::time_point deadline);
 
   const ConnectOptions& options() const { return options_; }
 
