@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,6 +9,22 @@
 #include "pgtally/config/diagnostic.h"
 
 namespace pgtally {
+
+// The keys the loader accepts at each level of a collector file: the file itself, a collector, a
+// variant under "queries", a {column, name} label, a value. docs/collector.schema.json must list
+// exactly these (tests/unit/collector_schema_test.cpp checks), so a key added here fails that
+// test until the schema, which editors use to flag typos, knows it too.
+inline constexpr auto kCollectorFileKeys =
+    std::to_array<std::string_view>({"version", "collectors"});
+inline constexpr auto kCollectorKeys = std::to_array<std::string_view>(
+    {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
+     "optional", "cache_ttl", "max_series", "labels", "values", "parameters", "omitted_rows_column",
+     "target_type"});
+inline constexpr auto kQueryVariantKeys =
+    std::to_array<std::string_view>({"query", "min_version", "max_version"});
+inline constexpr auto kLabelKeys = std::to_array<std::string_view>({"column", "name"});
+inline constexpr auto kValueKeys =
+    std::to_array<std::string_view>({"column", "type", "name", "help", "scale", "on_null"});
 
 // Collectors read from one or more files, with every problem found on the way. Loading never
 // stops at the first error, so a user sees all of them at once.
@@ -22,7 +39,8 @@ struct LoadedCollectors {
 LoadedCollectors ParseCollectorFile(std::string_view text, const std::string& filename);
 
 // The collector files `paths` name, in loading order: a file as it is, a directory's *.yaml and
-// *.yml files in name order, except hidden ones and *.test.yaml (fixtures for `pgtally test`). Paths that cannot be read add to `errors`.
+// *.yml files in name order, except hidden ones and *.test.yaml (fixtures for `pgtally test`).
+// Paths that cannot be read add to `errors`.
 std::vector<std::string> CollectorFiles(const std::vector<std::string>& paths, Diagnostics& errors);
 
 // Loads every path in order: a file, or a directory whose *.yaml / *.yml files are read in name
