@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgtally/config/collector_loader.h"
@@ -153,7 +154,7 @@ TEST(CollectorSchema, RequiredKeysMatchTheLoader) {
           << level.what << ": the loader accepts a file without \"" << key << "\"";
     }
     // A collector's query is not "required": a oneOf of query and queries is (checked below).
-    if (level.schema == CollectorSchema()) present.erase("query");
+    if (std::string_view(level.what) == "collector") present.erase("query");
     EXPECT_EQ(StringSet(level.schema["required"]), present) << level.what;
   }
   // Exactly one of query and queries.
