@@ -25,6 +25,8 @@ test_packages=(
   openssl
   # libFuzzer (scripts/fuzz.sh)
   clang libclang-rt-14-dev
+  # the collector files against docs/collector.schema.json (tests/schema/validate_collectors.py)
+  python3-jsonschema python3-yaml
 )
 case ${1:-} in
   build) packages=("${build_packages[@]}") ;;

@@ -131,7 +131,7 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
     for (const auto& item : node["queries"]) {
       const std::string item_what = what + " query variant";
       if (!reader.ExpectMap(item, item_what)) continue;
-      reader.CheckKeys(item, {"query", "min_version", "max_version"}, item_what);
+      reader.CheckKeys(item, kQueryVariantKeys, item_what);
       auto sql = reader.GetString(item, "query", item_what, true);
       auto range = ReadVersionRange(reader, item, item_what);
       if (!sql || !range) continue;
@@ -170,7 +170,7 @@ void ReadLabels(YamlReader& reader, const YAML::Node& node, const std::string& w
     if (item.IsScalar()) {
       label.column = label.name = item.Scalar();
     } else if (reader.ExpectMap(item, what + " label")) {
-      reader.CheckKeys(item, {"column", "name"}, what + " label");
+      reader.CheckKeys(item, kLabelKeys, what + " label");
       label.column = reader.GetString(item, "column", what + " label", true).value_or("");
       label.name = reader.GetString(item, "name", what + " label").value_or(label.column);
     }
@@ -199,8 +199,7 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
   value.location = reader.Where(item);
   value.column = reader.GetString(item, "column", collector_what + " value", true).value_or("");
   const std::string what = fmt::format("{} value \"{}\"", collector_what, value.column);
-  reader.CheckKeys(item, {"column", "type", "name", "help", "scale", "on_null", "mapping", "parse"},
-                   what);
+  reader.CheckKeys(item, kValueKeys, what);
   if (value.column.empty()) return std::nullopt;
 
   bool ok = true;
@@ -341,12 +340,7 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
                              "letter; it prefixes the collector's metric names",
                              what));
   }
-  reader.CheckKeys(
-      node,
-      {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
-       "optional", "cache_ttl", "max_series", "labels", "values", "parameters",
-       "omitted_rows_column", "target_type", "target_label", "legacy_names"},
-      what);
+  reader.CheckKeys(node, kCollectorKeys, what);
   spec.help = reader.GetString(node, "help", what, true).value_or("");
 
   if (auto scope = reader.GetString(node, "scope", what)) {
@@ -488,7 +482,7 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
                  "a collector file must be a map with the keys \"version\" and \"collectors\"");
     return loaded;
   }
-  reader.CheckKeys(*root, {"version", "collectors"}, "collector file");
+  reader.CheckKeys(*root, kCollectorFileKeys, "collector file");
   const auto version = reader.GetInt(*root, "version", "collector file");
   if (!(*root)["version"].IsDefined()) {
     reader.Error(*root, "collector file: missing required key \"version\" (use version: 1)");

@@ -38,7 +38,7 @@ bool YamlReader::ExpectSequence(const YAML::Node& node, std::string_view what) {
   return false;
 }
 
-void YamlReader::CheckKeys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+void YamlReader::CheckKeys(const YAML::Node& map, std::span<const std::string_view> allowed,
                            std::string_view what) {
   for (const auto& entry : map) {
     const auto key = entry.first.as<std::string>("");

@@ -4,6 +4,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,8 +31,12 @@ class YamlReader {
   bool ExpectMap(const YAML::Node& node, std::string_view what);
   bool ExpectSequence(const YAML::Node& node, std::string_view what);
   // Records an error for every key of `map` that is not in `allowed`.
-  void CheckKeys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+  void CheckKeys(const YAML::Node& map, std::span<const std::string_view> allowed,
                  std::string_view what);
+  void CheckKeys(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                 std::string_view what) {
+    CheckKeys(map, std::span(allowed.begin(), allowed.size()), what);
+  }
 
   // Each Get* returns nullopt both when the key is absent (an error if `required`) and when its
   // value has the wrong type (always an error).

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -8,6 +9,22 @@
 #include "pgtally/config/diagnostic.h"
 
 namespace pgtally {
+
+// The keys the loader accepts at each level of a collector file: the file itself, a collector, a
+// variant under "queries", a {column, name} label, a value. docs/collector.schema.json must list
+// exactly these (tests/unit/collector_schema_test.cpp checks), so a key added here fails that
+// test until the schema, which editors use to flag typos, knows it too.
+inline constexpr auto kCollectorFileKeys =
+    std::to_array<std::string_view>({"version", "collectors"});
+inline constexpr auto kCollectorKeys = std::to_array<std::string_view>(
+    {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
+     "optional", "cache_ttl", "max_series", "labels", "values", "parameters", "omitted_rows_column",
+     "target_type", "target_label", "legacy_names"});
+inline constexpr auto kQueryVariantKeys =
+    std::to_array<std::string_view>({"query", "min_version", "max_version"});
+inline constexpr auto kLabelKeys = std::to_array<std::string_view>({"column", "name"});
+inline constexpr auto kValueKeys = std::to_array<std::string_view>(
+    {"column", "type", "name", "help", "scale", "on_null", "mapping", "parse"});
 
 // Collectors read from one or more files, with every problem found on the way. Loading never
 // stops at the first error, so a user sees all of them at once.
