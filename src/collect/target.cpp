@@ -113,6 +113,7 @@ struct Target::Database {
 struct Target::Fragment {
   std::vector<FamilyText> families;
   std::optional<ErrorClass> error;
+  std::string error_message;
   bool quiet = false;  // an optional collector's SQL error: skipped, not failed
   std::size_t series = 0;
   double duration_seconds = 0;
@@ -291,6 +292,9 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
 
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     fragment.error = error_class;
+    fragment.error_message = datname_label.empty()
+                                 ? error.message
+                                 : fmt::format("database \"{}\": {}", datname_label, error.message);
     // The database may have been dropped: read the list again on the next scrape.
     if (error_class == ErrorClass::kConnection && !dbname.empty()) {
       std::lock_guard lock(state_mutex_);
@@ -403,6 +407,7 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
                    Quoted(error ? error->message : ""));
     }
     was_up_ = false;
+    scrape.error = error ? error->message : "";
     return scrape;
   }
   if (!was_up_) spdlog::info("database up: target={}", Quoted(display_name_));
@@ -417,6 +422,8 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
                  in_recovery);
   }
   was_in_recovery_ = in_recovery;
+  scrape.server_version = server_version;
+  scrape.in_recovery = in_recovery;
   const std::string own_database(bouncer ? "" : probe->rows->Get(0, 2));
 
   const auto applies = [&](const CollectorSpec& spec) {
@@ -496,6 +503,7 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
         report.rows_omitted = report.rows_omitted.value_or(0) + *fragment.omitted;
       failed = failed || (fragment.error && !fragment.quiet);
       all_quiet = all_quiet && fragment.quiet;
+      if (fragment.error && report.error.empty()) report.error = fragment.error_message;
       Append(scrape.families, std::move(fragment.families));
     }
     if (failed) {

@@ -75,6 +75,7 @@ struct CollectorReport {
   double duration_seconds = 0;
   std::size_t series = 0;
   std::optional<double> rows_omitted;  // for collectors with an omitted_rows_column
+  std::string error;  // the first error of a failed or unavailable collector, for people
 };
 
 struct TargetScrape {
@@ -82,6 +83,9 @@ struct TargetScrape {
   bool up = false;
   std::vector<FamilyText> families;  // the collectors' metrics
   std::vector<CollectorReport> reports;
+  int server_version = 0;  // as the probe read it, when up
+  bool in_recovery = false;
+  std::string error;  // why the target is down, when it is
 };
 
 // What the DSN points at: PgBouncer's admin console when it says dbname=pgbouncer, else PostgreSQL.
