@@ -325,8 +325,9 @@ std::string LineDiff(const std::string& expected, const std::string& got) {
       if (ops[t].op != '+') ++a_count;
       if (ops[t].op != '-') ++b_count;
     }
-    diff += fmt::format("@@ -{},{} +{},{} @@\n", ops[begin].a_line + 1, a_count,
-                        ops[begin].b_line + 1, b_count);
+    // As diff -u numbers them: an empty side starts at the line before the hunk.
+    diff += fmt::format("@@ -{},{} +{},{} @@\n", ops[begin].a_line + (a_count > 0 ? 1 : 0), a_count,
+                        ops[begin].b_line + (b_count > 0 ? 1 : 0), b_count);
     for (std::size_t t = begin; t < end; ++t) {
       const auto& line = ops[t].op == '+' ? b[ops[t].b_line] : a[ops[t].a_line];
       diff += fmt::format("{}{}\n", ops[t].op, line);

@@ -74,14 +74,16 @@ std::string DescribeVariant(const CollectorSpec& spec, int server_version) {
 std::string SkipReason(const CollectorSpec& spec, const CollectorReport& report,
                        const TargetScrape& scrape) {
   if (report.skip_reason == "version") {
+    if (!spec.versions.Contains(scrape.server_version)) {
+      return fmt::format("version: the collector runs on {}; the server is {}",
+                         DescribeRange(spec.versions), scrape.server_version);
+    }
     std::string ranges;
     for (const auto& query : spec.queries) {
       ranges += fmt::format("{}{}", ranges.empty() ? "" : "; ", DescribeRange(query.versions));
     }
-    return fmt::format(
-        "version: the server is server_version_num {} and the collector runs on {} (collector "
-        "versions: {})",
-        scrape.server_version, ranges, DescribeRange(spec.versions));
+    return fmt::format("version: no query of the collector is for server_version_num {} ({})",
+                       scrape.server_version, ranges);
   }
   if (report.skip_reason == "role") {
     return fmt::format("role: the collector runs on {} servers only and this one is {}",
@@ -105,9 +107,16 @@ std::string_view StateName(CollectorReport::State state) {
   return "skipped";
 }
 
+// "key:  value", with the further lines of a value (a server error's LINE and HINT) indented
+// under its first.
 void PrintLine(std::string_view key, std::string_view value) {
-  std::fputs(ScrubSecrets(fmt::format("{:<13} {}\n", std::string(key) + ":", value)).c_str(),
-             stderr);
+  std::string text = fmt::format("{:<13} ", std::string(key) + ":");
+  for (const char c : value) {
+    text += c;
+    if (c == '\n') text += std::string(14, ' ');
+  }
+  text += '\n';
+  std::fputs(ScrubSecrets(text).c_str(), stderr);
 }
 
 }  // namespace
