@@ -11,6 +11,10 @@
 namespace pgtally {
 
 int RunDocsCommand(const Flags& flags) {
+  if (flags.format) {
+    std::fprintf(stderr, "pgtally %s: --format is for pgtally check only\n", flags.command.c_str());
+    return 2;
+  }
   if (!flags.arguments.empty()) {
     std::fprintf(stderr,
                  "pgtally docs: unexpected argument \"%s\"; name collector files with "

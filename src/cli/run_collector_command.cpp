@@ -122,6 +122,10 @@ void PrintLine(std::string_view key, std::string_view value) {
 }  // namespace
 
 int RunCollectorCommand(const Flags& flags) {
+  if (flags.format) {
+    std::fprintf(stderr, "pgtally %s: --format is for pgtally check only\n", flags.command.c_str());
+    return 2;
+  }
   if (flags.arguments.size() != 1) {
     std::fprintf(stderr, "usage: pgtally run-collector NAME [--dsn DSN] [--config FILE] ...\n");
     return 2;

@@ -47,6 +47,10 @@ std::string Explain(const CollectorTestCase& test, const CollectorTestResult& re
 }  // namespace
 
 int RunTestCommand(const Flags& flags) {
+  if (flags.format) {
+    std::fprintf(stderr, "pgtally %s: --format is for pgtally check only\n", flags.command.c_str());
+    return 2;
+  }
   if (flags.arguments.empty()) {
     std::fprintf(stderr,
                  "usage: pgtally test FILE...  (collector test files X.test.yaml, collector files "
