@@ -203,7 +203,7 @@ int RunCollectorCommand(const Flags& flags) {
                                     FormatDuration(setup.config.scrape_timeout)));
   PrintLine("series", fmt::format("{} (max_series {})", report->series, spec.max_series));
   if (report->rows_omitted) {
-    PrintLine("rows omitted", fmt::format("{} (by the query's own limit, see {})",
+    PrintLine("rows omitted", fmt::format("{} (left out by the query's own limit; column \"{}\")",
                                           *report->rows_omitted, spec.omitted_rows_column));
   }
   return report->state == CollectorReport::State::kSuccess ? 0 : 1;
