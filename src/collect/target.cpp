@@ -423,6 +423,7 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
                    Quoted(error ? error->message : ""));
     }
     was_up_ = false;
+    scrape.error = error ? error->message : "";
     return scrape;
   }
   if (!was_up_) spdlog::info("database up: target={}", Quoted(display_name_));

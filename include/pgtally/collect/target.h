@@ -97,6 +97,7 @@ struct TargetScrape {
   bool in_recovery = false;
   std::vector<FamilyText> families;  // the collectors' metrics
   std::vector<CollectorReport> reports;
+  std::string error;  // why the target is down, when it is
 };
 
 // What the DSN points at: PgBouncer's admin console when it says dbname=pgbouncer, else PostgreSQL.
