@@ -27,6 +27,9 @@ test_packages=(
   clang libclang-rt-14-dev
   # the collector files against docs/collector.schema.json (tests/schema/validate_collectors.py)
   python3-jsonschema python3-yaml
+  # the real postgres_exporter, beside which pgtally must export the same series from the
+  # example queries.yaml this package ships (and the benchmarks' peer)
+  prometheus-postgres-exporter
 )
 case ${1:-} in
   build) packages=("${build_packages[@]}") ;;
