@@ -101,8 +101,8 @@ std::string MetricsReference(const std::vector<CollectorSpec>& collectors) {
       });
   std::string doc =
       builtin ? "# Built-in metrics\n\n"
-                "Generated from `queries/` by `tests/unit/metrics_reference_test.cpp`; do not edit "
-                "by hand.\n"
+                "Generated from `queries/` by `pgtally docs` (a unit test keeps it current); do "
+                "not edit by hand.\n"
               : "# Metrics\n\n"
                 "Generated from the collector files by `pgtally docs`.\n";
   doc += "Collectors with `scope: database` add a `datname` label to every series.\n";

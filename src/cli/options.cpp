@@ -62,7 +62,7 @@ Flags:
   --help                         show this help
   --version                      show the version
 
-Commands, for writing collectors (docs/collectors.md#authoring):
+Commands, for writing collectors (docs/authoring.md):
   check [--format json]          validate the config and collector files, all problems at once;
                                  with a database, also ask PostgreSQL to describe each query.
                                  Exit code 1 when a problem is found
