@@ -13,7 +13,7 @@ namespace pgtally {
 namespace {
 
 // pg_type's OIDs of the types whose text form ParsePgNumber reads whole.
-constexpr std::array<Oid, 11> kNumericTypes = {
+constexpr std::array<Oid, 14> kNumericTypes = {
     16,    // bool: t and f
     20,    // int8
     21,    // int2
@@ -25,6 +25,9 @@ constexpr std::array<Oid, 11> kNumericTypes = {
     701,   // float8
     1700,  // numeric
     5069,  // xid8
+    1082,  // date: Unix seconds, as DateStyle ISO (the default) prints it
+    1114,  // timestamp
+    1184,  // timestamptz
 };
 
 constexpr Oid kPgLsn = 3220;
@@ -190,7 +193,27 @@ std::vector<Finding> CheckColumns(const CollectorSpec& spec,
                           : fmt::format("cast it in the query (for example {}::float8)", name)));
     }
   };
-  for (const auto& value : spec.values) check_number(value.column, "value column", value.location);
+  for (const auto& value : spec.values) {
+    if (!value.mapping.empty() || value.go_duration) {
+      // Read as text: any type will do.
+      if (!find(value.column)) check_number(value.column, "value column", value.location);
+    } else if (value.kind == MetricKind::kHistogram) {
+      for (const std::string& name : {value.column, value.column + "_bucket"}) {
+        const ResultColumn* column = find(name);
+        if (column && column->category != 'A') {
+          add(value.location, Severity::kError,
+              fmt::format("histogram column \"{}\" has type {}; it must be an array of numbers",
+                          name, type_name(*column)));
+        } else if (!column) {
+          check_number(name, "histogram column", value.location);
+        }
+      }
+      check_number(value.column + "_sum", "histogram column", value.location);
+      check_number(value.column + "_count", "histogram column", value.location);
+    } else {
+      check_number(value.column, "value column", value.location);
+    }
+  }
   if (!spec.omitted_rows_column.empty()) {
     check_number(spec.omitted_rows_column, "omitted_rows_column", spec.location);
   }
@@ -201,8 +224,12 @@ std::vector<Finding> CheckColumns(const CollectorSpec& spec,
         column.name == spec.omitted_rows_column ||
         std::any_of(spec.labels.begin(), spec.labels.end(),
                     [&](const LabelSpec& label) { return label.column == column.name; }) ||
-        std::any_of(spec.values.begin(), spec.values.end(),
-                    [&](const ValueSpec& value) { return value.column == column.name; });
+        std::any_of(spec.values.begin(), spec.values.end(), [&](const ValueSpec& value) {
+          return value.column == column.name ||
+                 (value.kind == MetricKind::kHistogram &&
+                  (column.name == value.column + "_bucket" ||
+                   column.name == value.column + "_sum" || column.name == value.column + "_count"));
+        });
     if (!used) unused.push_back(fmt::format("\"{}\"", column.name));
   }
   if (!unused.empty()) {

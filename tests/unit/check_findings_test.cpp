@@ -20,9 +20,9 @@ using ::testing::IsEmpty;
 constexpr Oid kInt4 = 23;
 constexpr Oid kInt8 = 20;
 constexpr Oid kText = 25;
+constexpr Oid kJson = 114;
 constexpr Oid kName = 19;
 constexpr Oid kFloat8 = 701;
-constexpr Oid kTimestamptz = 1184;
 
 CollectorSpec Spec(std::string_view yaml) {
   const auto loaded = ParseCollectorFile(yaml, "c.yaml");
@@ -84,9 +84,8 @@ TEST(CheckColumns, MissingColumnsAreErrorsAtTheirValue) {
 
 TEST(CheckColumns, ValuesMustBeNumbersLabelsShouldBeText) {
   const auto spec = Spec(kQueue);
-  const auto findings =
-      CheckColumns(spec, {Column("queue", kInt4), Column("jobs", kText),
-                          Column("oldest", kTimestamptz), Column("omitted", kInt4)});
+  const auto findings = CheckColumns(spec, {Column("queue", kInt4), Column("jobs", kText),
+                                            Column("oldest", kJson), Column("omitted", kInt4)});
   EXPECT_THAT(
       Summarize(findings),
       ElementsAre("3:5 warning label column \"queue\" has type integer: numbers work as labels, "
@@ -94,9 +93,8 @@ TEST(CheckColumns, ValuesMustBeNumbersLabelsShouldBeText) {
                   "another series",
                   "9:9 error value column \"jobs\" has type text, which pgtally does not read as "
                   "a number; cast it in the query (for example jobs::float8)",
-                  "10:9 error value column \"oldest\" has type timestamp with time zone, which "
-                  "pgtally does not read as a number; cast it in the query (for example "
-                  "oldest::float8)"));
+                  "10:9 error value column \"oldest\" has type json, which pgtally does not read "
+                  "as a number; cast it in the query (for example oldest::float8)"));
   EXPECT_THAT(findings, ::testing::Each(Field(&Finding::collector, "app_queue")));
 }
 
@@ -128,11 +126,36 @@ TEST(CheckColumns, TypesOutsideTheBuiltinTableUseTheirCategory) {
 }
 
 TEST(CheckNumericTypes, AgreeWithWhatTheScrapeReads) {
-  for (const Oid type : {16u, 20u, 21u, 23u, 26u, 28u, 700u, 701u, 1700u}) {
+  // Dates and timestamps read as Unix seconds.
+  for (const Oid type : {16u, 20u, 21u, 23u, 26u, 28u, 700u, 701u, 1700u, 1082u, 1114u, 1184u}) {
     EXPECT_TRUE(IsNumericType(type)) << type;
   }
-  // money prints "$1.00", regclass a name, text anything.
-  for (const Oid type : {25u, 790u, 2205u, 1184u, 3220u}) EXPECT_FALSE(IsNumericType(type)) << type;
+  // money prints "$1.00", regclass a name, text anything, interval "00:01:00".
+  for (const Oid type : {25u, 790u, 2205u, 1186u, 3220u}) EXPECT_FALSE(IsNumericType(type)) << type;
+}
+
+// Imported shapes: a histogram's four columns, and values read as text (a mapping, a duration).
+TEST(CheckColumns, HistogramsAndTextValues) {
+  const auto spec = Spec(R"(version: 1
+collectors:
+  - name: app_waits
+    help: Waits.
+    query: SELECT 1
+    legacy_names: true
+    values:
+      - {column: w, type: histogram}
+      - {column: state, type: gauge, mapping: {idle: 0, active: 1}}
+      - {column: age, type: gauge, parse: go_duration}
+)");
+  const ResultColumn array{"w", 1007, "integer[]", 'A'};
+  const ResultColumn bucket{"w_bucket", 1016, "bigint[]", 'A'};
+  EXPECT_THAT(CheckColumns(spec, {array, bucket, Column("w_sum", kFloat8), Column("w_count", kInt8),
+                                  Column("state", kText), Column("age", kText)}),
+              IsEmpty());
+  EXPECT_THAT(Summarize(CheckColumns(spec, {Column("w", kInt4), bucket, Column("w_sum", kFloat8),
+                                            Column("state", kText), Column("age", kText)})),
+              ElementsAre(HasSubstr("histogram column \"w\" has type integer; it must be an array"),
+                          HasSubstr("histogram column \"w_count\" is not in the query's result")));
 }
 
 TEST(CheckUnavailable, MissingObjectsAndPrivilegesButNotMistakes) {
