@@ -77,9 +77,14 @@ ACCEPTED = [
     ("parse: go_duration", lambda d: _set(value(d), "parse", "go_duration")),
     ("on_null: nan", lambda d: _set(value(d), "on_null", "nan")),
     ("on_null: NaN", lambda d: _set(value(d), "on_null", "NaN")),
+    ("empty help, every value with its own",
+     lambda d: (_set(collector(d), "help", ""),
+                [_set(v, "help", "Jobs.") for v in collector(d)["values"]])),
 ]
 
-# (what is wrong, how to break a copy of BASE). Every one of these is an error for the loader too.
+# (what is wrong, how to break a copy of BASE). Every one of these is an error for the loader too,
+# except an empty help on a value without its own: pgtally allows it, the schema warns that the
+# metric would have an empty HELP.
 BROKEN = [
     ("unknown top-level key", lambda d: _set(d, "colectors", [])),
     ("version 2", lambda d: _set(d, "version", 2)),
@@ -88,6 +93,7 @@ BROKEN = [
     ("collector without values", lambda d: collector(d).pop("values")),
     ("empty values", lambda d: _set(collector(d), "values", [])),
     ("collector without help", lambda d: collector(d).pop("help")),
+    ("empty help and a value without its own", lambda d: _set(collector(d), "help", "")),
     ("neither query nor queries", lambda d: collector(d).pop("query")),
     ("both query and queries", lambda d: _set(collector(d), "queries", [{"query": "SELECT 1"}])),
     ("blank query", lambda d: _set(collector(d), "query", "  \n")),
