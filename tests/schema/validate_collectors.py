@@ -80,6 +80,8 @@ ACCEPTED = [
     ("empty help, every value with its own",
      lambda d: (_set(collector(d), "help", ""),
                 [_set(v, "help", "Jobs.") for v in collector(d)["values"]])),
+    ("empty help, legacy_names: true",
+     lambda d: (_set(collector(d), "help", ""), _set(collector(d), "legacy_names", True))),
 ]
 
 # (what is wrong, how to break a copy of BASE). Every one of these is an error for the loader too,
