@@ -178,7 +178,12 @@ def markdown_documents(path):
 
 def converted_document(pgtally, path):
     """What `pgtally convert` makes of another exporter's file, or None (with a message)."""
-    result = subprocess.run([pgtally, "convert", path], capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run([pgtally, "convert", path], capture_output=True, text=True,
+                                check=False)
+    except OSError as error:
+        print(f"FAIL cannot run {pgtally} (build the pgtally target first): {error}")
+        return None
     if result.returncode != 0:
         print(f"FAIL {pgtally} convert {path} exited {result.returncode}:\n{result.stderr}")
         return None
