@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Validates collector files against docs/collector.schema.json, the schema editors use.
 
-Usage: validate_collectors.py SCHEMA [--markdown DOC.md ...] [FILE.yaml ...]
+Usage: validate_collectors.py SCHEMA [FILE.yaml ...] [--convert PGTALLY FOREIGN.yaml ...]
+                              [--markdown DOC.md ...]
 
-Every FILE must be valid. From each DOC.md, every ```yaml block that is a whole collector file (a
-map with "collectors") must be valid too. Then a set of deliberately broken documents must each be
+Every FILE must be valid. With --convert, each FOREIGN file (another exporter's, such as
+postgres_exporter's queries.yaml) is converted with `PGTALLY convert FOREIGN` and the output must
+be valid: what pgtally writes, the schema must accept. From each DOC.md, every ```yaml block that
+is a whole collector file (a map with "collectors") must be valid too. Then variants of a small
+file using every feature must be valid, and a set of deliberately broken documents must each be
 rejected, so a schema that accepts anything cannot pass. The loader (`pgtally check`) stays the
 authority; this keeps the schema from rejecting what pgtally ships or documents, and from
 accepting the mistakes it exists to flag. Exits 1 on any failure.
@@ -15,6 +19,7 @@ Needs only Debian 12's python3-jsonschema (4.10) and python3-yaml.
 import copy
 import json
 import re
+import subprocess
 import sys
 
 try:
@@ -55,7 +60,33 @@ def _set(target, key, item):
     target[key] = item
 
 
-# (what is wrong, how to break a copy of BASE). Every one of these is an error for the loader too.
+# (what it uses, how to change a copy of BASE). Every one of these loads in pgtally too, and the
+# schema must accept it.
+ACCEPTED = [
+    ("target_label", lambda d: _set(collector(d), "target_label", "server")),
+    ("legacy_names: counter without _total, gauge with it",
+     lambda d: (_set(collector(d), "legacy_names", True),
+                _set(value(d), "name", "app_jobs_total"),
+                _set(collector(d)["values"][1], "name", "app_jobs_done"))),
+    ("legacy_names: false", lambda d: _set(collector(d), "legacy_names", False)),
+    ("histogram", lambda d: _set(value(d), "type", "histogram")),
+    ("histogram with parse: number",
+     lambda d: (_set(value(d), "type", "histogram"), _set(value(d), "parse", "number"))),
+    ("mapping, with nan", lambda d: _set(value(d), "mapping", {"on": 1, "off": 0, "?": "nan"})),
+    ("mapping to .nan", lambda d: _set(value(d), "mapping", {"?": float("nan")})),
+    ("parse: go_duration", lambda d: _set(value(d), "parse", "go_duration")),
+    ("on_null: nan", lambda d: _set(value(d), "on_null", "nan")),
+    ("on_null: NaN", lambda d: _set(value(d), "on_null", "NaN")),
+    ("empty help, every value with its own",
+     lambda d: (_set(collector(d), "help", ""),
+                [_set(v, "help", "Jobs.") for v in collector(d)["values"]])),
+    ("empty help, legacy_names: true",
+     lambda d: (_set(collector(d), "help", ""), _set(collector(d), "legacy_names", True))),
+]
+
+# (what is wrong, how to break a copy of BASE). Every one of these is an error for the loader too,
+# except an empty help on a value without its own: pgtally allows it, the schema warns that the
+# metric would have an empty HELP.
 BROKEN = [
     ("unknown top-level key", lambda d: _set(d, "colectors", [])),
     ("version 2", lambda d: _set(d, "version", 2)),
@@ -64,6 +95,7 @@ BROKEN = [
     ("collector without values", lambda d: collector(d).pop("values")),
     ("empty values", lambda d: _set(collector(d), "values", [])),
     ("collector without help", lambda d: collector(d).pop("help")),
+    ("empty help and a value without its own", lambda d: _set(collector(d), "help", "")),
     ("neither query nor queries", lambda d: collector(d).pop("query")),
     ("both query and queries", lambda d: _set(collector(d), "queries", [{"query": "SELECT 1"}])),
     ("blank query", lambda d: _set(collector(d), "query", "  \n")),
@@ -93,7 +125,7 @@ BROKEN = [
     ("label map with an unknown key",
      lambda d: collector(d)["labels"].append({"column": "a", "label": "b"})),
     ("label map without column", lambda d: collector(d)["labels"].append({"name": "b"})),
-    ("bad value type", lambda d: _set(value(d), "type", "histogram")),
+    ("bad value type", lambda d: _set(value(d), "type", "summary")),
     ("value without type", lambda d: value(d).pop("type")),
     ("value without column", lambda d: value(d).pop("column")),
     ("unknown value key", lambda d: _set(value(d), "lables", ["x"])),
@@ -104,6 +136,20 @@ BROKEN = [
     ("metric name pg_up", lambda d: _set(value(d), "name", "pg_up")),
     ("scale 0", lambda d: _set(value(d), "scale", 0)),
     ("on_null neither skip nor a number", lambda d: _set(value(d), "on_null", "zero")),
+    ("on_null: NAN (not a NaN spelling)", lambda d: _set(value(d), "on_null", "NAN")),
+    ("target_label with a dash", lambda d: _set(collector(d), "target_label", "host-port")),
+    ("target_label starting with __", lambda d: _set(collector(d), "target_label", "__server")),
+    ("target_label not a string", lambda d: _set(collector(d), "target_label", ["server"])),
+    ("target_label datname in a scope: database collector",
+     lambda d: _set(collector(d), "target_label", "datname")),
+    ("legacy_names not a boolean", lambda d: _set(collector(d), "legacy_names", "legacy")),
+    ("parse: foo", lambda d: _set(value(d), "parse", "foo")),
+    ("mapping to a string", lambda d: _set(value(d), "mapping", {"on": "yes"})),
+    ("mapping not a map", lambda d: _set(value(d), "mapping", ["on", "off"])),
+    ("histogram with a mapping",
+     lambda d: (_set(value(d), "type", "histogram"), _set(value(d), "mapping", {"on": 1}))),
+    ("histogram with parse: go_duration",
+     lambda d: (_set(value(d), "type", "histogram"), _set(value(d), "parse", "go_duration"))),
 ]
 
 
@@ -130,6 +176,20 @@ def markdown_documents(path):
             yield f"{path}:{line}", document
 
 
+def converted_document(pgtally, path):
+    """What `pgtally convert` makes of another exporter's file, or None (with a message)."""
+    try:
+        result = subprocess.run([pgtally, "convert", path], capture_output=True, text=True,
+                                check=False)
+    except OSError as error:
+        print(f"FAIL cannot run {pgtally} (build the pgtally target first): {error}")
+        return None
+    if result.returncode != 0:
+        print(f"FAIL {pgtally} convert {path} exited {result.returncode}:\n{result.stderr}")
+        return None
+    return yaml.safe_load(result.stdout)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1].startswith("-"):
         print(__doc__, file=sys.stderr)
@@ -140,17 +200,25 @@ def main(argv):
     validator = jsonschema.Draft7Validator(schema)
 
     documents = []
-    markdown = False
-    for arg in argv[2:]:
-        if arg == "--markdown":
-            markdown = True
-        elif markdown and arg.endswith(".md"):
+    failures = 0
+    mode = None
+    args = iter(argv[2:])
+    for arg in args:
+        if arg in ("--markdown", "--convert"):
+            mode = arg
+            pgtally = next(args) if arg == "--convert" else None
+        elif mode == "--markdown" and arg.endswith(".md"):
             documents.extend(markdown_documents(arg))
+        elif mode == "--convert":
+            document = converted_document(pgtally, arg)
+            if document is None:
+                failures += 1
+            else:
+                documents.append((f"`pgtally convert {arg}`", document))
         else:
             with open(arg, encoding="utf-8") as f:
                 documents.append((arg, yaml.safe_load(f)))
 
-    failures = 0
     for name, document in documents:
         for error in errors_of(validator, document):
             print(f"FAIL {name}: pgtally ships or documents this file, but the schema rejects it: "
@@ -160,6 +228,12 @@ def main(argv):
     for error in errors_of(validator, BASE):
         print(f"FAIL the base document of the broken cases is rejected: {describe(error)}")
         failures += 1
+    for what, changes in ACCEPTED:
+        document = copy.deepcopy(BASE)
+        changes(document)
+        for error in errors_of(validator, document):
+            print(f"FAIL the schema rejects a valid document ({what}): {describe(error)}")
+            failures += 1
     for what, breaks in BROKEN:
         document = copy.deepcopy(BASE)
         breaks(document)
@@ -168,7 +242,7 @@ def main(argv):
             failures += 1
 
     print(f"{len(documents)} collector documents checked against {argv[1]}, "
-          f"{len(BROKEN)} broken documents tried: {failures} failures")
+          f"{len(ACCEPTED)} valid and {len(BROKEN)} broken variants tried: {failures} failures")
     return 1 if failures else 0
 
 

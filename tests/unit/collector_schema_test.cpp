@@ -166,7 +166,7 @@ TEST(CollectorSchema, RequiredKeysMatchTheLoader) {
 }
 
 // Every enum value in the schema loads, and among plausible other words the loader accepts only
-// those: a value added to the loader (say, type: histogram) must be added to the schema.
+// those: a value added to the loader (say, type: summary) must be added to the schema.
 TEST(CollectorSchema, EnumsMatchTheLoader) {
   struct Field {
     const char* key;
@@ -182,11 +182,14 @@ TEST(CollectorSchema, EnumsMatchTheLoader) {
        [](YAML::Node& f) { return f["collectors"][0]; }},
       {"type", ValueSchema()["properties"]["type"],
        [](YAML::Node& f) { return f["collectors"][0]["values"][0]; }},
+      {"parse", ValueSchema()["properties"]["parse"],
+       [](YAML::Node& f) { return f["collectors"][0]["values"][0]; }},
   };
-  Keys candidates = {"histogram", "summary",  "untyped", "info",   "gaugehistogram",
-                     "cluster",   "instance", "replica", "master", "leader",
-                     "pgpool",    "mysql",    "any",     "Gauge",  "SERVER",
-                     "none",      "all",      ""};
+  Keys candidates = {"histogram",    "summary",  "untyped",  "info",     "gaugehistogram",
+                     "Histogram",    "cluster",  "instance", "replica",  "master",
+                     "leader",       "pgpool",   "mysql",    "any",      "Gauge",
+                     "SERVER",       "duration", "DURATION", "Duration", "go-duration",
+                     "mappedmetric", "text",     "none",     "all",      ""};
   for (const auto& field : fields) candidates.merge(StringSet(field.schema["enum"]));
   for (const auto& field : fields) {
     const Keys schema_values = StringSet(field.schema["enum"]);
@@ -202,6 +205,82 @@ TEST(CollectorSchema, EnumsMatchTheLoader) {
           << Describe(errors);
     }
   }
+}
+
+// NaN as the schema spells it (on_null: nan, a mapping to nan) loads, and near misses that the
+// loader rejects are not among those spellings.
+TEST(CollectorSchema, NanSpellingsMatchTheLoader) {
+  const Keys spellings = StringSet(Schema()["definitions"]["nan"]["enum"]);
+  ASSERT_TRUE(spellings.contains("nan"));
+  Keys candidates = {"nan",  "NaN",  ".nan",  ".NaN", ".NAN", "NAN",  "Nan",  "nAn",
+                     ".Nan", "-nan", "nan()", "none", "null", "NaN ", "..nan"};
+  candidates.insert(spellings.begin(), spellings.end());
+  for (const auto& candidate : candidates) {
+    YAML::Node on_null = MinimalFile();
+    on_null["collectors"][0]["values"][0]["on_null"] = candidate;
+    YAML::Node mapping = MinimalFile();
+    mapping["collectors"][0]["values"][0]["mapping"]["idle"] = candidate;
+    for (const auto& [key, file] : {std::pair{"on_null", on_null}, std::pair{"mapping", mapping}}) {
+      const auto errors = LoadErrors(file);
+      EXPECT_EQ(errors.empty(), spellings.contains(candidate))
+          << key << ": \"" << candidate << "\" is "
+          << (errors.empty() ? "accepted by the loader but not in the schema's definitions/nan"
+                             : "in the schema's definitions/nan but rejected by the loader:")
+          << Describe(errors);
+    }
+  }
+}
+
+// The schema forbids on a histogram exactly the keys whose use the loader rejects there.
+TEST(CollectorSchema, HistogramRestrictionsMatchTheLoader) {
+  const YAML::Node rule = ValueSchema();
+  ASSERT_TRUE(rule["if"]["properties"]["type"]) << "no if/then rule on the value's type";
+  EXPECT_EQ(rule["if"]["properties"]["type"]["const"].as<std::string>(), "histogram");
+  EXPECT_EQ(PropertyNames(rule["then"]), (Keys{"mapping", "parse"}));
+
+  const auto histogram_with = [](const char* key, const char* yaml) {
+    YAML::Node file = MinimalFile();
+    file["collectors"][0]["values"][0]["type"] = "histogram";
+    if (key) file["collectors"][0]["values"][0][key] = YAML::Load(yaml);
+    return LoadErrors(file);
+  };
+  EXPECT_TRUE(histogram_with(nullptr, "").empty()) << Describe(histogram_with(nullptr, ""));
+  EXPECT_FALSE(histogram_with("mapping", "{idle: 1}").empty());
+  EXPECT_FALSE(histogram_with("parse", "go_duration").empty());
+  // What the schema allows there, the loader accepts too.
+  EXPECT_EQ(rule["then"]["properties"]["parse"]["const"].as<std::string>(), "number");
+  EXPECT_TRUE(histogram_with("parse", "number").empty())
+      << Describe(histogram_with("parse", "number"));
+  EXPECT_EQ(rule["then"]["properties"]["mapping"]["maxProperties"].as<int>(), 0);
+  EXPECT_TRUE(histogram_with("mapping", "{}").empty()) << Describe(histogram_with("mapping", "{}"));
+}
+
+// legacy_names: true turns off the _total naming rules in the loader; in the schema those rules
+// (definitions/currentNames) apply to a collector's values only when legacy_names is not true.
+TEST(CollectorSchema, LegacyNamesTurnOffTheNamingRules) {
+  for (const auto& [type, name] : {std::pair{"counter", "x_v"}, std::pair{"gauge", "x_v_total"}}) {
+    YAML::Node file = MinimalFile();
+    file["collectors"][0]["values"][0]["type"] = type;
+    file["collectors"][0]["values"][0]["name"] = name;
+    EXPECT_FALSE(LoadErrors(file).empty()) << type << " " << name;
+    file["collectors"][0]["legacy_names"] = true;
+    EXPECT_TRUE(LoadErrors(file).empty()) << type << " " << name << Describe(LoadErrors(file));
+  }
+
+  EXPECT_FALSE(ValueSchema()["allOf"]) << "naming rules on the value apply despite legacy_names";
+  ASSERT_TRUE(Schema()["definitions"]["currentNames"]["allOf"].IsSequence());
+  int applied = 0;
+  for (const auto& rule : CollectorSchema()["allOf"]) {
+    const YAML::Node properties = rule["then"]["properties"];
+    if (!properties["values"]) continue;
+    const YAML::Node items = properties["values"]["items"];
+    if (!items || items["$ref"].as<std::string>("") != "#/definitions/currentNames") continue;
+    ++applied;
+    const YAML::Node condition = rule["if"]["not"];
+    EXPECT_EQ(StringSet(condition["required"]), Keys{"legacy_names"});
+    EXPECT_TRUE(condition["properties"]["legacy_names"]["const"].as<bool>());
+  }
+  EXPECT_EQ(applied, 1) << "definitions/currentNames should apply, unless legacy_names, once";
 }
 
 // The schema's regular expressions (ECMAScript, as std::regex's default) agree with the loader
