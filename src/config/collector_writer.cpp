@@ -61,7 +61,8 @@ void WriteValue(YAML::Emitter& out, const CollectorSpec& spec, const ValueSpec& 
   if (!value.mapping.empty()) {
     out << YAML::Key << "mapping" << YAML::Value << YAML::BeginMap;
     for (const auto& [text, number] : value.mapping) {
-      out << YAML::Key << text << YAML::Value;
+      // Quoted: YAML 1.1 tools read a bare on, off, yes or no as a boolean.
+      out << YAML::Key << YAML::DoubleQuoted << text << YAML::Value;
       WriteNumber(out, number);
     }
     out << YAML::EndMap;
