@@ -125,6 +125,17 @@ std::optional<std::vector<VersionRange>> ParseRunOnServer(std::string_view text,
         return std::nullopt;
       }
     }
+    // Either would make a collector file that pgtally's own loader rejects (convert's output).
+    if (range.min && range.max && *range.min > *range.max) {
+      error = "an alternative matches no version";
+      return std::nullopt;
+    }
+    for (const auto& earlier : ranges) {
+      if (earlier.Overlaps(range)) {
+        error = "alternatives separated by || overlap; make each cover its own versions";
+        return std::nullopt;
+      }
+    }
     ranges.push_back(range);
     if (bar == std::string_view::npos) return ranges;
     text.remove_prefix(bar + 2);
@@ -188,7 +199,13 @@ std::optional<CollectorSpec> ReadPostgresExporterMetric(YamlReader& reader, cons
     value.help = reader.GetString(entry.settings, "description", column_what).value_or("");
     value.null_value = kNaN;  // postgres_exporter reports a NULL as NaN
     value.location = reader.Where(entry.at);
-    if (usage == "LABEL") {
+    if (usage == "LABEL" && entry.column == spec.target_label) {
+      // postgres_exporter adds it to every series; a second one would repeat the label.
+      reader.Error(entry.at, fmt::format("{}: a LABEL column cannot be named \"{}\", the label "
+                                         "every series gets; rename the column in the query",
+                                         column_what, spec.target_label));
+      continue;
+    } else if (usage == "LABEL") {
       AddLabel(reader, entry, entry.column, column_what, spec);
       continue;
     } else if (usage == "DISCARD") {
@@ -309,6 +326,12 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
   if (auto max = reader.GetInt(node, "max_version", what); max && *max > 0) {
     range.max = static_cast<int>(*max) - 1;
   }
+  if (range.min && range.max && *range.min > *range.max) {
+    reader.Error(node["max_version"],
+                 fmt::format("{}: max_version {} is not above min_version {} (max_version is "
+                             "exclusive)",
+                             what, *range.max + 1, *range.min));
+  }
   if (auto sql = reader.GetString(node, "query", what, true)) {
     spec.queries.push_back({*sql, range, {}});
   }
@@ -337,9 +360,11 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
     } else if (usage == "GAUGE") {
       value.kind = MetricKind::kGauge;
     } else {
-      reader.Error(entry.settings["usage"].IsDefined() ? entry.settings["usage"] : entry.at,
-                   fmt::format("{}: usage must be LABEL, COUNTER, GAUGE or DISCARD, not \"{}\"",
-                               column_what, usage));
+      if (!usage.empty()) {  // a missing usage was reported already
+        reader.Error(entry.settings["usage"],
+                     fmt::format("{}: usage must be LABEL, COUNTER, GAUGE or DISCARD, not \"{}\"",
+                                 column_what, usage));
+      }
       continue;
     }
     // Both may be written as strings in pg_exporter files ("1e-6").
