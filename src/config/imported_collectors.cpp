@@ -95,16 +95,19 @@ std::optional<std::vector<VersionRange>> ParseRunOnServer(std::string_view text,
       const auto start = alternative.find_first_not_of(' ');
       if (start == std::string_view::npos) break;
       alternative.remove_prefix(start);
+      // The operator, then the version; postgres_exporter's semver library allows spaces
+      // between the two (">= 10.0.0").
+      const auto op_end = std::min(alternative.find_first_not_of("<>=!"), alternative.size());
+      const std::string_view op = alternative.substr(0, op_end);
+      alternative.remove_prefix(op_end);
+      alternative.remove_prefix(std::min(alternative.find_first_not_of(' '), alternative.size()));
       const auto end = std::min(alternative.find(' '), alternative.size());
-      std::string_view comparison = alternative.substr(0, end);
+      const std::string_view version_text = alternative.substr(0, end);
       alternative.remove_prefix(end);
-      const auto digits = comparison.find_first_of("0123456789");
-      const std::string_view op = comparison.substr(0, std::min(digits, comparison.size()));
-      const auto version = digits == std::string_view::npos
-                               ? std::nullopt
-                               : SemverToVersionNum(comparison.substr(digits));
+      const auto version = version_text.empty() ? std::nullopt : SemverToVersionNum(version_text);
       if (!version) {
-        error = fmt::format("\"{}\" is not a version comparison such as >=10.0.0", comparison);
+        error =
+            fmt::format("\"{}{}\" is not a version comparison such as >=10.0.0", op, version_text);
         return std::nullopt;
       }
       const auto raise = [&](int min) { range.min = std::max(range.min.value_or(min), min); };

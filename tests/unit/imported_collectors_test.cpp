@@ -147,6 +147,8 @@ TEST(PostgresExporterImport, RunOnServerComparisons) {
   EXPECT_THAT(ranges("=12.0.0"), ElementsAre("120000..120000"));
   EXPECT_THAT(ranges(">=10.0.0 <13.0.0 || >=15.0.0"), ElementsAre("100000..129999", "150000..-1"));
   EXPECT_THAT(ranges("<10.0.0 || >=14.0.0"), ElementsAre("-1..99999", "140000..-1"));
+  // As postgres_exporter's semver library reads them: spaces after the operator.
+  EXPECT_THAT(ranges(">= 10.0.0  <  13.0.0"), ElementsAre("100000..129999"));
 }
 
 TEST(PostgresExporterImport, Errors) {
@@ -181,16 +183,25 @@ TEST(PostgresExporterImport, Errors) {
   // MAPPEDMETRIC without a mapping; a bad runonserver.
   EXPECT_THAT(Errors(R"(pg_q:
   query: SELECT 1 AS v, 2 AS w
-  runonserver: "~10.0.0"
+  runonserver: "!=10.0.0"
   metrics:
     - v: {usage: MAPPEDMETRIC}
     - w: {usage: GAUGE}
 )",
                      CollectorFormat::kPostgresExporter),
               AllOf(HasSubstr("x.yaml:3:16: metric namespace \"pg_q\": runonserver: the "
-                              "comparison \"~\" is not supported"),
+                              "comparison \"!=\" is not supported"),
                     HasSubstr("x.yaml:5:7: metric namespace \"pg_q\" column \"v\": MAPPEDMETRIC "
                               "needs a non-empty \"mapping\"")));
+  EXPECT_THAT(Errors("pg_q:\n  query: SELECT 1 AS v\n  runonserver: \">=10.0.0 <ten\"\n  "
+                     "metrics:\n    - v: {usage: GAUGE}\n",
+                     CollectorFormat::kPostgresExporter),
+              HasSubstr("x.yaml:3:16: metric namespace \"pg_q\": runonserver: \"<ten\" is not a "
+                        "version comparison such as >=10.0.0"));
+  EXPECT_THAT(Errors("pg_q:\n  query: SELECT 1 AS v\n  runonserver: \">=\"\n  "
+                     "metrics:\n    - v: {usage: GAUGE}\n",
+                     CollectorFormat::kPostgresExporter),
+              HasSubstr("runonserver: \">=\" is not a version comparison"));
   // Ranges pgtally's own format would reject, so convert could not write them.
   for (const char* runonserver : {">=13.0.0 <10.0.0", ">=10.0.0 || >=12.0.0"}) {
     EXPECT_THAT(Errors(std::string("pg_q:\n  query: SELECT 1 AS v\n  runonserver: \"") +
