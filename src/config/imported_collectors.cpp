@@ -296,13 +296,14 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
                    {"name", "desc", "query", "ttl", "timeout", "min_version", "max_version",
                     "fatal", "skip", "priority", "tags", "metrics", "predicate_queries"},
                    what);
+  // Skipped first: the error below suggests skip: true as the way out.
+  if (reader.GetBool(node, "skip", what).value_or(false)) return std::nullopt;
   if (node["predicate_queries"].IsDefined()) {
     reader.Error(node["predicate_queries"],
                  fmt::format("{}: predicate_queries are not supported; put the condition in the "
                              "query itself (a WHERE clause), or mark the branch skip: true",
                              what));
   }
-  if (reader.GetBool(node, "skip", what).value_or(false)) return std::nullopt;
   CollectorSpec spec;
   spec.name = branch;
   spec.location = reader.Where(node);

@@ -382,6 +382,16 @@ TEST(PgExporterImport, Errors) {
                       "skip: true"),
             HasSubstr("x.yaml:9:18: query branch \"b\" column \"w\": usage must be LABEL, "
                       "COUNTER, GAUGE or DISCARD, not \"HISTOGRAM\"")));
+  // As the message says, skip: true is a way out.
+  EXPECT_EQ(Errors(R"(b:
+  name: t
+  query: SELECT 1 AS v
+  skip: true
+  predicate_queries: [{name: p, predicate_query: SELECT true}]
+  metrics: [{v: {usage: GAUGE}}]
+)",
+                   CollectorFormat::kPgExporter),
+            "");
   EXPECT_THAT(Errors(R"(b:
   name: t
   query: SELECT 1 AS v
