@@ -139,6 +139,21 @@ TEST(Import, EnvironmentVariableReadsPostgresExporterFormat) {
             "12");
 }
 
+TEST(Import, ConfigKeyReadsPostgresExporterFormat) {
+  TempDir dir;
+  // Relative to the config file.
+  dir.Write("queries/custom.yaml",
+            "pg_app_conf:\n  query: SELECT 3 AS answers\n  metrics:\n"
+            "    - answers: {usage: GAUGE, description: Answers}\n");
+  const auto config =
+      dir.Write("pgtally.yaml",
+                "collectors:\n  builtin: false\n  extend_query_paths: [queries/custom.yaml]\n");
+  const auto series = Scrape({"--config", config});
+  EXPECT_EQ(series.at("pg_app_conf_answers{server=\"127.0.0.1:" +
+                      std::to_string(SharedPgServer().port()) + "\"}"),
+            "3");
+}
+
 TEST(Import, ConvertedFilesMakeTheSameSeries) {
   Process convert({kBinary, "convert", kPgExporterDir + "/app.yaml",
                    kPgExporterDir + "/versions.yaml", "--extend.query-path", kQueriesFile},
