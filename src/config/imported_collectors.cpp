@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -158,6 +159,11 @@ void AddLabel(YamlReader& reader, const ColumnEntry& entry, std::string name,
               const std::string& what, CollectorSpec& spec) {
   if (!IsValidLabelName(name)) {
     reader.Error(entry.at, fmt::format("{}: \"{}\" is not a valid label name", what, name));
+    return;
+  }
+  // Two columns renamed alike would give every series the label twice.
+  if (std::ranges::find(spec.labels, name, &LabelSpec::name) != spec.labels.end()) {
+    reader.Error(entry.at, fmt::format("{}: label \"{}\" is named twice", what, name));
     return;
   }
   spec.labels.push_back({entry.column, std::move(name)});

@@ -420,6 +420,16 @@ TEST(PgExporterImport, Errors) {
                      "scale: 0}}]\n",
                      CollectorFormat::kPgExporter),
               HasSubstr("query branch \"b\" column \"v\": scale must not be 0"));
+  EXPECT_EQ(Errors(R"(b:
+  name: t
+  query: SELECT 'a' AS x, 'b' AS y, 1 AS v
+  metrics:
+    - x: {usage: LABEL, rename: kind}
+    - y: {usage: LABEL, rename: kind}
+    - v: {usage: GAUGE}
+)",
+                   CollectorFormat::kPgExporter),
+            "x.yaml:6:7: query branch \"b\" column \"y\": label \"kind\" is named twice\n");
   EXPECT_THAT(Errors("b:\n  name: t\n  query: SELECT 1 AS v\n  metrics: [{v: {usage: LABEL, "
                      "rename: \"a-b\"}}, {w: {usage: GAUGE}}]\n",
                      CollectorFormat::kPgExporter),
