@@ -169,6 +169,27 @@ TEST(Import, ConvertedFilesMakeTheSameSeries) {
   EXPECT_EQ(Scrape({"--no-collectors.builtin", "--collectors.path", file}), Expected());
 }
 
+TEST(Import, ConvertReportsProblemsAndPrintsNothing) {
+  TempDir dir;
+  const auto broken = dir.Write("broken.yaml", R"(b:
+  name: app
+  query: SELECT 1 AS v
+  predicate_queries: [{name: p, predicate_query: SELECT true}]
+  metrics: [{v: {usage: GAUGE}}]
+)");
+  Process convert({kBinary, "convert", broken}, {"DATA_SOURCE_NAME="});
+  EXPECT_EQ(convert.Wait(30s), 1);
+  EXPECT_EQ(convert.Stdout(), "");
+  EXPECT_THAT(convert.Stderr(),
+              AllOf(HasSubstr(broken + ":4:22: query branch \"b\": predicate_queries are not "
+                                       "supported"),
+                    HasSubstr("pgtally: 1 problem(s); nothing converted")));
+
+  Process usage({kBinary, "convert"}, {"DATA_SOURCE_NAME="});
+  EXPECT_EQ(usage.Wait(30s), 2);
+  EXPECT_THAT(usage.Stderr(), HasSubstr("usage: pgtally convert FILE..."));
+}
+
 TEST(Import, AClashWithABuiltinCollectorStopsTheStart) {
   const std::string clash = kExamples + "/postgres_exporter/clash.yaml";
   Process pgtally({kBinary, "--web.listen-address=127.0.0.1:0", "--extend.query-path", clash},
