@@ -129,8 +129,9 @@ TEST(Import, OnAStandbyTheStandbyBranchRuns) {
 }
 
 TEST(Import, EnvironmentVariableReadsPostgresExporterFormat) {
+  // A URI, as postgres_exporter's DSNs usually are: the server label is its host and port.
   PgtallyProcess pgtally({"--no-collectors.builtin"},
-                         {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn(),
+                         {"DATA_SOURCE_NAME=" + SharedPgServer().Uri(),
                           "PG_EXPORTER_EXTEND_QUERY_PATH=" + kQueriesFile});
   ASSERT_FALSE(pgtally.url().empty()) << pgtally.Stderr();
   const auto series = Series(HttpGet(pgtally.url() + "/metrics").body);
