@@ -611,6 +611,16 @@ TEST(ImportedSeries, PgExporterRenameScaleDefault) {
                           "app_txn_rollbacks counter", "app_txn_rollbacks 7"));
 }
 
+TEST(ImportedSeries, PgExporterDefaultIsScaled) {
+  const auto loaded = ParseCollectorFile(
+      "b:\n  name: t\n  query: SELECT 1 AS v\n  metrics: [{v: {usage: GAUGE, scale: 0.001, "
+      "default: -1}}]\n",
+      "x.yaml", CollectorFormat::kPgExporter);
+  ASSERT_TRUE(loaded.ok()) << AllErrors(loaded);
+  const MemoryTable table({"v"}, {{std::nullopt}});
+  EXPECT_THAT(Build(loaded.collectors.at(0), table), ElementsAre("t_v gauge", "t_v -0.001"));
+}
+
 TEST(ImportedSeries, TimestampsAreUnixSeconds) {
   const auto loaded = Load(kExamples + "/postgres_exporter/clash.yaml");
   const MemoryTable table({"start_time_seconds"}, {{"2026-11-23 17:55:17.25+00"}});
