@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <string_view>
 
 #include "pgtally/config/duration.h"
 
@@ -29,6 +30,27 @@ std::string SqlWithPlaceholders(const QueryVariant& query) {
     sql += query.sql[at++];
   }
   return sql;
+}
+
+// A query as a block scalar (|) where that reads back as the same text, else as yaml-cpp picks.
+// yaml-cpp writes no chomping or indentation indicator, so the block must end in exactly one
+// newline (left to the reader's clipping: written out it would add a blank line), and its first
+// line must not start with white space, which would count as indentation; a line of only spaces
+// would read back empty.
+void WriteSql(YAML::Emitter& out, const std::string& sql) {
+  bool block = sql.size() > 1 && sql.ends_with('\n') && !sql.ends_with("\n\n") &&
+               sql.front() != ' ' && sql.front() != '\t' && sql.front() != '\n' &&
+               sql.find('\r') == std::string::npos;
+  for (std::size_t line = 0; block && line < sql.size(); line = sql.find('\n', line) + 1) {
+    const auto end = sql.find('\n', line);
+    const auto text = std::string_view(sql).substr(line, end - line);
+    block = text.empty() || text.find_first_not_of(" \t") != std::string_view::npos;
+  }
+  if (block) {
+    out << YAML::Literal << sql.substr(0, sql.size() - 1);
+  } else {
+    out << sql;  // plain when that reads back the same, else double-quoted
+  }
 }
 
 void WriteVersions(YAML::Emitter& out, const VersionRange& range) {
@@ -104,14 +126,15 @@ void WriteCollector(YAML::Emitter& out, const CollectorSpec& spec) {
   }
   if (spec.queries.size() == 1 && !spec.queries.front().versions.min &&
       !spec.queries.front().versions.max) {
-    out << YAML::Key << "query" << YAML::Value << YAML::Literal
-        << SqlWithPlaceholders(spec.queries.front());
+    out << YAML::Key << "query" << YAML::Value;
+    WriteSql(out, SqlWithPlaceholders(spec.queries.front()));
   } else {
     out << YAML::Key << "queries" << YAML::Value << YAML::BeginSeq;
     for (const auto& query : spec.queries) {
       out << YAML::BeginMap;
       WriteVersions(out, query.versions);
-      out << YAML::Key << "query" << YAML::Value << YAML::Literal << SqlWithPlaceholders(query);
+      out << YAML::Key << "query" << YAML::Value;
+      WriteSql(out, SqlWithPlaceholders(query));
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;

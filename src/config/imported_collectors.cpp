@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -95,16 +96,19 @@ std::optional<std::vector<VersionRange>> ParseRunOnServer(std::string_view text,
       const auto start = alternative.find_first_not_of(' ');
       if (start == std::string_view::npos) break;
       alternative.remove_prefix(start);
+      // The operator, then the version; postgres_exporter's semver library allows spaces
+      // between the two (">= 10.0.0").
+      const auto op_end = std::min(alternative.find_first_not_of("<>=!"), alternative.size());
+      const std::string_view op = alternative.substr(0, op_end);
+      alternative.remove_prefix(op_end);
+      alternative.remove_prefix(std::min(alternative.find_first_not_of(' '), alternative.size()));
       const auto end = std::min(alternative.find(' '), alternative.size());
-      std::string_view comparison = alternative.substr(0, end);
+      const std::string_view version_text = alternative.substr(0, end);
       alternative.remove_prefix(end);
-      const auto digits = comparison.find_first_of("0123456789");
-      const std::string_view op = comparison.substr(0, std::min(digits, comparison.size()));
-      const auto version = digits == std::string_view::npos
-                               ? std::nullopt
-                               : SemverToVersionNum(comparison.substr(digits));
+      const auto version = version_text.empty() ? std::nullopt : SemverToVersionNum(version_text);
       if (!version) {
-        error = fmt::format("\"{}\" is not a version comparison such as >=10.0.0", comparison);
+        error =
+            fmt::format("\"{}{}\" is not a version comparison such as >=10.0.0", op, version_text);
         return std::nullopt;
       }
       const auto raise = [&](int min) { range.min = std::max(range.min.value_or(min), min); };
@@ -122,6 +126,17 @@ std::optional<std::vector<VersionRange>> ParseRunOnServer(std::string_view text,
         lower(*version);
       } else {
         error = fmt::format("the comparison \"{}\" is not supported; use >=, >, <=, < or =", op);
+        return std::nullopt;
+      }
+    }
+    // Either would make a collector file that pgtally's own loader rejects (convert's output).
+    if (range.min && range.max && *range.min > *range.max) {
+      error = "an alternative matches no version";
+      return std::nullopt;
+    }
+    for (const auto& earlier : ranges) {
+      if (earlier.Overlaps(range)) {
+        error = "alternatives separated by || overlap; make each cover its own versions";
         return std::nullopt;
       }
     }
@@ -144,6 +159,11 @@ void AddLabel(YamlReader& reader, const ColumnEntry& entry, std::string name,
               const std::string& what, CollectorSpec& spec) {
   if (!IsValidLabelName(name)) {
     reader.Error(entry.at, fmt::format("{}: \"{}\" is not a valid label name", what, name));
+    return;
+  }
+  // Two columns renamed alike would give every series the label twice.
+  if (std::ranges::find(spec.labels, name, &LabelSpec::name) != spec.labels.end()) {
+    reader.Error(entry.at, fmt::format("{}: label \"{}\" is named twice", what, name));
     return;
   }
   spec.labels.push_back({entry.column, std::move(name)});
@@ -188,7 +208,13 @@ std::optional<CollectorSpec> ReadPostgresExporterMetric(YamlReader& reader, cons
     value.help = reader.GetString(entry.settings, "description", column_what).value_or("");
     value.null_value = kNaN;  // postgres_exporter reports a NULL as NaN
     value.location = reader.Where(entry.at);
-    if (usage == "LABEL") {
+    if (usage == "LABEL" && entry.column == spec.target_label) {
+      // postgres_exporter adds it to every series; a second one would repeat the label.
+      reader.Error(entry.at, fmt::format("{}: a LABEL column cannot be named \"{}\", the label "
+                                         "every series gets; rename the column in the query",
+                                         column_what, spec.target_label));
+      continue;
+    } else if (usage == "LABEL") {
       AddLabel(reader, entry, entry.column, column_what, spec);
       continue;
     } else if (usage == "DISCARD") {
@@ -276,13 +302,14 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
                    {"name", "desc", "query", "ttl", "timeout", "min_version", "max_version",
                     "fatal", "skip", "priority", "tags", "metrics", "predicate_queries"},
                    what);
+  // Skipped first: the error below suggests skip: true as the way out.
+  if (reader.GetBool(node, "skip", what).value_or(false)) return std::nullopt;
   if (node["predicate_queries"].IsDefined()) {
     reader.Error(node["predicate_queries"],
                  fmt::format("{}: predicate_queries are not supported; put the condition in the "
                              "query itself (a WHERE clause), or mark the branch skip: true",
                              what));
   }
-  if (reader.GetBool(node, "skip", what).value_or(false)) return std::nullopt;
   CollectorSpec spec;
   spec.name = branch;
   spec.location = reader.Where(node);
@@ -308,6 +335,12 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
   }
   if (auto max = reader.GetInt(node, "max_version", what); max && *max > 0) {
     range.max = static_cast<int>(*max) - 1;
+  }
+  if (range.min && range.max && *range.min > *range.max) {
+    reader.Error(node["max_version"],
+                 fmt::format("{}: max_version {} is not above min_version {} (max_version is "
+                             "exclusive)",
+                             what, *range.max + 1, *range.min));
   }
   if (auto sql = reader.GetString(node, "query", what, true)) {
     spec.queries.push_back({*sql, range, {}});
@@ -337,9 +370,11 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
     } else if (usage == "GAUGE") {
       value.kind = MetricKind::kGauge;
     } else {
-      reader.Error(entry.settings["usage"].IsDefined() ? entry.settings["usage"] : entry.at,
-                   fmt::format("{}: usage must be LABEL, COUNTER, GAUGE or DISCARD, not \"{}\"",
-                               column_what, usage));
+      if (!usage.empty()) {  // a missing usage was reported already
+        reader.Error(entry.settings["usage"],
+                     fmt::format("{}: usage must be LABEL, COUNTER, GAUGE or DISCARD, not \"{}\"",
+                                 column_what, usage));
+      }
       continue;
     }
     // Both may be written as strings in pg_exporter files ("1e-6").
