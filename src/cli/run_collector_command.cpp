@@ -53,14 +53,6 @@ std::vector<std::string> SimilarNames(const std::vector<CollectorSpec>& collecto
   return names;
 }
 
-std::string DescribeRange(const VersionRange& range) {
-  if (range.min && range.max)
-    return fmt::format("server_version_num {}..{}", *range.min, *range.max);
-  if (range.min) return fmt::format("server_version_num {} and later", *range.min);
-  if (range.max) return fmt::format("server_version_num up to {}", *range.max);
-  return "any version";
-}
-
 // Which of the collector's queries a server of this version runs.
 std::string DescribeVariant(const CollectorSpec& spec, int server_version) {
   const QueryVariant* query = spec.QueryFor(server_version);
@@ -68,19 +60,19 @@ std::string DescribeVariant(const CollectorSpec& spec, int server_version) {
   if (spec.queries.size() == 1) return "the collector's only query";
   return fmt::format("variant {} of {} ({}), for server_version_num {}",
                      query - spec.queries.data() + 1, spec.queries.size(),
-                     DescribeRange(query->versions), server_version);
+                     ToString(query->versions), server_version);
 }
 
 std::string SkipReason(const CollectorSpec& spec, const CollectorReport& report,
                        const TargetScrape& scrape) {
   if (report.skip_reason == "version") {
     if (!spec.versions.Contains(scrape.server_version.value_or(0))) {
-      return fmt::format("version: the collector runs on {}; the server is {}",
-                         DescribeRange(spec.versions), scrape.server_version.value_or(0));
+      return fmt::format("version: the collector has {}; the server is {}", ToString(spec.versions),
+                         scrape.server_version.value_or(0));
     }
     std::string ranges;
     for (const auto& query : spec.queries) {
-      ranges += fmt::format("{}{}", ranges.empty() ? "" : "; ", DescribeRange(query.versions));
+      ranges += fmt::format("{}{}", ranges.empty() ? "" : "; ", ToString(query.versions));
     }
     return fmt::format("version: no query of the collector is for server_version_num {} ({})",
                        scrape.server_version.value_or(0), ranges);

@@ -58,6 +58,15 @@ std::vector<std::string> CollectorSpec::Arguments(const QueryVariant& query) con
   return arguments;
 }
 
+std::string ToString(const VersionRange& range) {
+  if (range.min && range.max) {
+    return fmt::format("min_version {}, max_version {}", *range.min, *range.max);
+  }
+  if (range.min) return fmt::format("min_version {}", *range.min);
+  if (range.max) return fmt::format("max_version {}", *range.max);
+  return "any version";
+}
+
 std::string_view ToString(MetricKind kind) {
   switch (kind) {
     case MetricKind::kCounter:

@@ -146,6 +146,15 @@ std::optional<std::vector<VersionRange>> ParseRunOnServer(std::string_view text,
   }
 }
 
+// A collector that exports nothing is a mistake, whatever the format allows.
+void RequireValues(YamlReader& reader, const YAML::Node& node, const std::string& what,
+                   std::string_view usages, const CollectorSpec& spec) {
+  if (spec.values.empty()) {
+    reader.Error(node,
+                 fmt::format("{}: no column has usage {}, so it exports nothing", what, usages));
+  }
+}
+
 void CheckName(YamlReader& reader, const YAML::Node& at, const std::string& name,
                const std::string& what) {
   if (!IsValidMetricName(name)) {
@@ -258,11 +267,7 @@ std::optional<CollectorSpec> ReadPostgresExporterMetric(YamlReader& reader, cons
     CheckName(reader, entry.at, value.metric_name, column_what);
     spec.values.push_back(std::move(value));
   }
-  if (spec.values.empty()) {
-    reader.Error(node, fmt::format("{}: no column has usage COUNTER, GAUGE, HISTOGRAM, "
-                                   "MAPPEDMETRIC or DURATION, so it exports nothing",
-                                   what));
-  }
+  RequireValues(reader, node, what, "COUNTER, GAUGE, HISTOGRAM, MAPPEDMETRIC or DURATION", spec);
   return spec;
 }
 
@@ -391,11 +396,7 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
     CheckName(reader, entry.at, value.metric_name, column_what);
     spec.values.push_back(std::move(value));
   }
-  if (spec.values.empty()) {
-    reader.Error(node, fmt::format("{}: no column has usage COUNTER or GAUGE, so it exports "
-                                   "nothing",
-                                   what));
-  }
+  RequireValues(reader, node, what, "COUNTER or GAUGE", spec);
   return spec;
 }
 

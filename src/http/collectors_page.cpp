@@ -62,14 +62,6 @@ bool Ran(const Row& row) {
   return row.report && (row.state != "skipped" || row.reason == "unavailable");
 }
 
-std::string VersionBounds(const VersionRange& range) {
-  if (range.min && range.max)
-    return fmt::format("min_version {}, max_version {}", *range.min, *range.max);
-  if (range.min) return fmt::format("min_version {}", *range.min);
-  if (range.max) return fmt::format("max_version {}", *range.max);
-  return "any version";
-}
-
 std::string Timestamp(std::chrono::system_clock::time_point when) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z",
                      fmt::gmtime(std::chrono::system_clock::to_time_t(when)));
@@ -142,7 +134,7 @@ std::string HtmlEscape(std::string_view text) {
 
 std::string VariantText(const CollectorSpec& spec, std::size_t index) {
   const auto& range = spec.queries.at(index).versions;
-  return fmt::format("variant {} of {} ({})", index + 1, spec.queries.size(), VersionBounds(range));
+  return fmt::format("variant {} of {} ({})", index + 1, spec.queries.size(), ToString(range));
 }
 
 std::string CollectorsJson(const Exporter::CollectorsView& view, std::string_view target) {

@@ -70,8 +70,8 @@ TEST_F(RunCollector, RunsABuiltinCollectorAndNamesItsQueryVariant) {
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("pg_locks_blocked_backends{datname=\"postgres\"} 0\n"));
   EXPECT_THAT(run.out, Not(HasSubstr("pg_up")));
-  EXPECT_THAT(run.err, HasSubstr("query:        variant 1 of 2 (server_version_num 140000 and "
-                                 "later), for server_version_num 15"));
+  EXPECT_THAT(run.err, HasSubstr("query:        variant 1 of 2 (min_version 140000), for "
+                                 "server_version_num 15"));
 }
 
 TEST_F(RunCollector, AnUnknownNameIsAUsageErrorWithSuggestions) {
@@ -95,8 +95,8 @@ TEST_F(RunCollector, ASkippedCollectorSaysWhy) {
   const auto run =
       Pgtally({"run-collector", "pg_stat_autovacuum_scores", "--dsn", SharedPgServer().Dsn()});
   EXPECT_EQ(run.code, 1);
-  EXPECT_THAT(run.err, HasSubstr("state:        skipped (version: the collector runs on "
-                                 "server_version_num 190000 and later; the server is 15"));
+  EXPECT_THAT(run.err, HasSubstr("state:        skipped (version: the collector has "
+                                 "min_version 190000; the server is 15"));
 }
 
 TEST_F(RunCollector, ADeadDatabaseExitsOneQuicklyWithoutThePassword) {

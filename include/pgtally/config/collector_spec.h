@@ -109,6 +109,8 @@ struct CollectorSpec {
   std::vector<std::string> Arguments(const QueryVariant& query) const;
 };
 
+// "min_version 140000, max_version 149999", as a collector file writes it; "any version".
+std::string ToString(const VersionRange& range);
 std::string_view ToString(MetricKind kind);
 std::string_view ToString(Scope scope);
 std::string_view ToString(Role role);
