@@ -51,13 +51,14 @@ TEST(Binary, HelpAndVersion) {
 TEST(Binary, RefusesToStartOnAnInvalidCollectorFile) {
   TempFile file("broken.yaml",
                 "version: 1\ncollectors:\n  - name: x\n    help: X.\n    query: SELECT 1\n    "
-                "values:\n      - {column: v, type: histogram}\n");
+                "values:\n      - {column: v, type: summary}\n");
   Process process({kBinary, "--collectors.path", file.path()},
                   {"DATA_SOURCE_NAME=host=127.0.0.1 port=1"});
   EXPECT_EQ(process.Wait(10s), 1);
   EXPECT_THAT(
       process.Stderr(),
-      HasSubstr(file.path() + ":7:27: collector \"x\" value \"v\": type must be gauge or counter"));
+      HasSubstr(file.path() +
+                ":7:27: collector \"x\" value \"v\": type must be gauge, counter or histogram"));
   EXPECT_THAT(process.Stderr(), HasSubstr("not starting"));
 }
 

@@ -124,14 +124,14 @@ TEST(Lifecycle, ReloadsWhenAMountedConfigMapChanges) {
   // A broken version is rejected: the previous collectors keep serving, and the gauge says so.
   collectors.Publish({{"app.yaml",
                        "version: 1\ncollectors:\n  - name: app_third\n    help: T.\n    query: "
-                       "SELECT 3 AS v\n    values: [{column: v, type: histogram}]\n"}});
+                       "SELECT 3 AS v\n    values: [{column: v, type: summary}]\n"}});
   EXPECT_TRUE(
       Eventually([&] { return Scraped(url, "pgtally_config_last_reload_successful") == 0; }, 10s))
       << process.Stderr();
   EXPECT_EQ(Scraped(url, "app_second_v"), 2);
   EXPECT_THAT(process.Stderr(), HasSubstr("config reload rejected"));
   EXPECT_THAT(process.Stderr(), HasSubstr("app.yaml:6:"));
-  EXPECT_THAT(process.Stderr(), HasSubstr("type must be gauge or counter"));
+  EXPECT_THAT(process.Stderr(), HasSubstr("type must be gauge, counter or histogram"));
 
   // Fixed: loaded again.
   collectors.Publish({{"app.yaml", CollectorFile("app_third", "SELECT 3 AS v")}});
