@@ -47,25 +47,6 @@ std::string TestFileOf(const std::string& path) {
   return "";
 }
 
-// The rows of a case, as the mapping sees a query's result.
-class FixtureTable final : public Table {
- public:
-  explicit FixtureTable(const CollectorTestCase& test) : test_(test) {}
-  int rows() const override { return static_cast<int>(test_.rows.size()); }
-  int Column(const std::string& name) const override {
-    const auto it = std::find(test_.columns.begin(), test_.columns.end(), name);
-    return it == test_.columns.end() ? -1 : static_cast<int>(it - test_.columns.begin());
-  }
-  std::optional<std::string_view> Get(int row, int column) const override {
-    const auto& cell = test_.rows[row][column];
-    if (!cell) return std::nullopt;
-    return std::string_view(*cell);
-  }
-
- private:
-  const CollectorTestCase& test_;
-};
-
 // Reads the `rows` of a case: a list of maps from column to a scalar cell or null.
 void ReadRows(YamlReader& reader, const YAML::Node& rows, bool fixed_columns,
               CollectorTestCase& test) {
@@ -249,7 +230,7 @@ std::vector<std::string> CollectorTestFiles(const std::string& argument, Diagnos
 
 CollectorTestResult RunCollectorTest(const CollectorSpec& spec, const CollectorTestCase& test) {
   CollectorTestResult result;
-  const FixtureTable table(test);
+  const MemoryTable table(test.columns, test.rows);
   FamilyBuilder builder(spec);
   std::vector<prometheus::ClientMetric::Label> extra_labels;
   if (spec.scope == Scope::kDatabase) extra_labels.push_back({"datname", test.database});

@@ -5,7 +5,6 @@
 
 #include <cmath>
 
-#include "memory_table.h"
 #include "pgtally/collect/value_parser.h"
 #include "pgtally/config/collector_loader.h"
 
@@ -13,8 +12,6 @@ namespace pgtally {
 namespace {
 
 using ::testing::HasSubstr;
-
-using testing::MemoryTable;
 
 CollectorSpec Spec(std::string_view yaml) {
   auto loaded = ParseCollectorFile(yaml, "test.yaml");

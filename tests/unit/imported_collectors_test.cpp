@@ -8,7 +8,6 @@
 #include <cmath>
 #include <limits>
 
-#include "memory_table.h"
 #include "pgtally/collect/family_builder.h"
 #include "pgtally/config/collector_loader.h"
 
@@ -493,8 +492,6 @@ TEST(ImportDetectFormat, TellsTheFormatsApart) {
 }
 
 // --- series from imported specs ----------------------------------------------------------------
-
-using testing::MemoryTable;
 
 // "name type" then each sample line, for every family built from `table`.
 std::vector<std::string> Build(const CollectorSpec& spec, const Table& table,

@@ -27,6 +27,31 @@ class Table {
   virtual std::optional<std::string_view> Get(int row, int column) const = 0;
 };
 
+// A query result held in memory: `pgtally test`'s fixture rows, and tests'. nullopt cells are
+// NULL; every row has one cell per column.
+class MemoryTable final : public Table {
+ public:
+  MemoryTable(std::vector<std::string> columns,
+              std::vector<std::vector<std::optional<std::string>>> rows)
+      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+  int rows() const override { return static_cast<int>(rows_.size()); }
+  int Column(const std::string& name) const override {
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (columns_[i] == name) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  std::optional<std::string_view> Get(int row, int column) const override {
+    const auto& cell = rows_[static_cast<std::size_t>(row)][static_cast<std::size_t>(column)];
+    if (!cell) return std::nullopt;
+    return std::string_view(*cell);
+  }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::optional<std::string>>> rows_;
+};
+
 // Samples a builder left out, by reason. They are counted, never fatal.
 struct DropCounts {
   std::size_t duplicate = 0;      // a row repeated another row's label values
