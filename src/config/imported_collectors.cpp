@@ -411,7 +411,11 @@ CollectorFormat DetectFormat(const YAML::Node& root) {
     if (!entry.second.IsMap()) continue;
     if (HasAnyKey(entry.second, kPostgresExporterOnly)) return CollectorFormat::kPostgresExporter;
     pg_exporter = pg_exporter || HasAnyKey(entry.second, kPgExporterOnly);
-    for (const auto& column : entry.second["metrics"]) {
+    // Iterating a map yields pairs, not nodes: "metrics" must be a list before its items are
+    // looked at (the reader reports the wrong shape later, with the file's line).
+    const YAML::Node metrics = entry.second["metrics"];
+    if (!metrics.IsSequence()) continue;
+    for (const auto& column : metrics) {
       if (!column.IsMap() || column.size() != 1) continue;
       const YAML::Node settings = column.begin()->second;
       if (!settings.IsMap()) continue;

@@ -485,6 +485,10 @@ TEST(ImportDetectFormat, TellsTheFormatsApart) {
               HasSubstr("x.yaml:3:3: metric namespace \"q\": unknown key \"ttl\""));
   // A file in pgtally's format with a typo is still read as pgtally's and says what is wrong.
   EXPECT_THAT(Errors("version: 1\ncollectorz: []\n"), HasSubstr("unknown key \"collectorz\""));
+  // "metrics" as a map, not a list: an error with its line, not an exception while detecting
+  // the format (found by the config fuzzer).
+  EXPECT_THAT(Errors("q:\n  query: SELECT 1 AS v\n  metrics: {v: {usage: GAUGE}}\n"),
+              HasSubstr("x.yaml:3:12: metric namespace \"q\" \"metrics\""));
   // Forcing the format: a pg_exporter-looking file read as postgres_exporter's.
   EXPECT_THAT(Errors("q:\n  name: q\n  query: SELECT 1 AS v\n  metrics: [{v: {usage: GAUGE}}]\n",
                      CollectorFormat::kPostgresExporter),
