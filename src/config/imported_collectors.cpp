@@ -412,9 +412,10 @@ CollectorFormat DetectFormat(const YAML::Node& root) {
     if (HasAnyKey(entry.second, kPostgresExporterOnly)) return CollectorFormat::kPostgresExporter;
     pg_exporter = pg_exporter || HasAnyKey(entry.second, kPgExporterOnly);
     // Iterating a map yields pairs, not nodes: "metrics" must be a list before its items are
-    // looked at (the reader reports the wrong shape later, with the file's line).
+    // looked at (the reader reports the wrong shape later, with the file's line). A missing key
+    // is an invalid node, whose Is*() other than IsDefined() throw.
     const YAML::Node metrics = entry.second["metrics"];
-    if (!metrics.IsSequence()) continue;
+    if (!metrics.IsDefined() || !metrics.IsSequence()) continue;
     for (const auto& column : metrics) {
       if (!column.IsMap() || column.size() != 1) continue;
       const YAML::Node settings = column.begin()->second;

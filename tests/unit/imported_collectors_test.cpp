@@ -489,6 +489,10 @@ TEST(ImportDetectFormat, TellsTheFormatsApart) {
   // the format (found by the config fuzzer).
   EXPECT_THAT(Errors("q:\n  query: SELECT 1 AS v\n  metrics: {v: {usage: GAUGE}}\n"),
               HasSubstr("x.yaml:3:12: metric namespace \"q\" \"metrics\""));
+  // An entry without "metrics" at all (here a web config read as a collector file).
+  EXPECT_THAT(Errors("tls_server_config:\n  cert_file: a.pem\n"),
+              HasSubstr("x.yaml:2:3: metric namespace \"tls_server_config\": missing required "
+                        "key \"metrics\""));
   // Forcing the format: a pg_exporter-looking file read as postgres_exporter's.
   EXPECT_THAT(Errors("q:\n  name: q\n  query: SELECT 1 AS v\n  metrics: [{v: {usage: GAUGE}}]\n",
                      CollectorFormat::kPostgresExporter),
