@@ -9,6 +9,7 @@
 #include <csignal>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -222,6 +223,23 @@ TEST_F(Container, InstalledLayoutServesTheBuiltinCollectors) {
   EXPECT_FALSE(LinesStartingWith(body, "pg_settings_").empty());
   pgtally.Signal(SIGTERM);
   EXPECT_EQ(pgtally.Wait(10s), 0);
+
+  // Each collector file's editor modeline names the schema relative to the file: it must be
+  // installed where that points.
+  const std::string modeline = "# yaml-language-server: $schema=";
+  int modelines = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(root / "usr/local/share/pgtally/queries")) {
+    std::ifstream file(entry.path());
+    std::string first;
+    std::getline(file, first);
+    if (!first.starts_with(modeline)) continue;
+    ++modelines;
+    const auto schema = entry.path().parent_path() / first.substr(modeline.size());
+    EXPECT_TRUE(std::filesystem::is_regular_file(schema))
+        << entry.path() << " names " << schema << ", which is not installed";
+  }
+  EXPECT_GT(modelines, 10);
 }
 
 // HTTPS works from the installed layout too: the OpenSSL compatibility libraries CivetWeb needs
