@@ -186,9 +186,16 @@ class DatabaseCheck {
               what);
           break;
         }
+        // At the place in the file the server points to when the SQL is written there verbatim
+        // (a `|` block, or one line), else at the query with the position inside it.
         finding.message = "the server rejects the query: " + what;
+        if (query.source.start.line > 0) finding.where = query.source.start;
         if (const auto at = PositionInQuery(query.sql, error.position); !at.empty()) {
-          finding.message += fmt::format(" (at {} of the query)", at);
+          if (query.source.verbatim) {
+            finding.where = query.Locate(error.position);
+          } else {
+            finding.message += fmt::format(" (at {} of the query)", at);
+          }
         }
         if (!error.hint.empty()) finding.message += "; hint: " + error.hint;
         if (spec.optional) {

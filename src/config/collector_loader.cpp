@@ -93,7 +93,10 @@ std::vector<std::string> BindPlaceholders(QueryVariant& query,
       }
     }
     sql.append(query.sql, at, open - at);
-    sql += fmt::format("${}", it - query.parameters.begin() + 1);
+    const std::string token = fmt::format("${}", it - query.parameters.begin() + 1);
+    query.rewrites.push_back(
+        {sql.size(), static_cast<int>(close + 2 - open) - static_cast<int>(token.size())});
+    sql += token;
     at = close + 2;
   }
   sql.append(query.sql, at);
@@ -125,8 +128,9 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
     return;
   }
   if (has_query) {
-    if (auto sql = reader.GetString(node, "query", what, true))
-      spec.queries.push_back({*sql, {}, {}});
+    if (auto sql = reader.GetString(node, "query", what, true)) {
+      spec.queries.push_back({*sql, {}, {}, reader.PlacementOf(node["query"]), {}});
+    }
   } else if (reader.ExpectSequence(node["queries"], what + " \"queries\"")) {
     for (const auto& item : node["queries"]) {
       const std::string item_what = what + " query variant";
@@ -143,7 +147,7 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
                                 item_what));
         }
       }
-      spec.queries.push_back({*sql, *range, {}});
+      spec.queries.push_back({*sql, *range, {}, reader.PlacementOf(item["query"]), {}});
     }
   }
   const YAML::Node at = has_query ? node["query"] : node["queries"];

@@ -27,6 +27,34 @@ bool VersionRange::Overlaps(const VersionRange& other) const {
   return lo <= hi;
 }
 
+SourceLocation QueryVariant::Locate(int position) const {
+  if (!source.verbatim || position <= 0) return source.start;
+  // The character's byte offset, its line in the SQL and where that line begins.
+  int line = 1;
+  std::size_t line_begin = 0;
+  int characters = 0;
+  std::size_t at = 0;
+  for (; at < sql.size(); ++at) {
+    if ((static_cast<unsigned char>(sql[at]) & 0xC0) == 0x80) continue;  // UTF-8 continuation
+    if (++characters == position) break;
+    if (sql[at] == '\n') {
+      ++line;
+      line_begin = at + 1;
+    }
+  }
+  // Just past the end is where "syntax error at end of input" points; beyond it is nowhere.
+  if (at == sql.size() && characters + 1 != position) return source.start;
+  int column = 0;  // characters before it on its line, counted as written in the file
+  for (std::size_t i = line_begin; i < at; ++i) {
+    if ((static_cast<unsigned char>(sql[i]) & 0xC0) != 0x80) ++column;
+  }
+  for (const auto& rewrite : rewrites) {
+    if (rewrite.at >= line_begin && rewrite.at < at) column += rewrite.longer;
+  }
+  return {source.start.file, source.start.line + line - 1,
+          (line == 1 ? source.start.column : source.indent_column) + column};
+}
+
 const QueryVariant* CollectorSpec::QueryFor(int server_version) const {
   if (!versions.Contains(server_version)) return nullptr;
   for (const auto& query : queries) {

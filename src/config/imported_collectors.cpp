@@ -204,7 +204,9 @@ std::optional<CollectorSpec> ReadPostgresExporterMetric(YamlReader& reader, cons
     }
   }
   if (sql) {
-    for (const auto& range : ranges) spec.queries.push_back({*sql, range, {}});
+    for (const auto& range : ranges) {
+      spec.queries.push_back({*sql, range, {}, reader.PlacementOf(node["query"]), {}});
+    }
   }
 
   for (const auto& entry : ReadColumns(reader, node, what)) {
@@ -348,7 +350,7 @@ std::optional<CollectorSpec> ReadPgExporterBranch(YamlReader& reader, const std:
                              what, *range.max + 1, *range.min));
   }
   if (auto sql = reader.GetString(node, "query", what, true)) {
-    spec.queries.push_back({*sql, range, {}});
+    spec.queries.push_back({*sql, range, {}, reader.PlacementOf(node["query"]), {}});
   }
 
   for (const auto& entry : ReadColumns(reader, node, what)) {

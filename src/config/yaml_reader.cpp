@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace pgtally {
 
@@ -18,12 +19,90 @@ void YamlReader::Error(const YAML::Node& at, std::string message) {
 }
 
 std::optional<YAML::Node> YamlReader::Parse(std::string_view text) {
+  text_ = text;
   try {
-    return YAML::Load(std::string(text));
+    return YAML::Load(text_);
   } catch (const YAML::Exception& e) {
     errors_.push_back({{file_, e.mark.line + 1, e.mark.column + 1}, "YAML syntax: " + e.msg});
     return std::nullopt;
   }
+}
+
+namespace {
+
+// The lines of `text` without their line breaks ("\r\n" or "\n").
+std::vector<std::string_view> SplitLines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    lines.push_back(line);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
+bool IsBlank(std::string_view line) { return line.find_first_not_of(' ') == line.npos; }
+
+}  // namespace
+
+TextPlacement YamlReader::PlacementOf(const YAML::Node& scalar) const {
+  TextPlacement placement{Where(scalar)};
+  const YAML::Mark mark = scalar.Mark();
+  if (mark.is_null() || !scalar.IsScalar() || static_cast<std::size_t>(mark.pos) >= text_.size()) {
+    return placement;
+  }
+  const std::string& value = scalar.Scalar();
+  const std::string_view source(text_);
+  const auto pos = static_cast<std::size_t>(mark.pos);
+  const char first = source[pos];
+  if (first != '|') {
+    // On one line, plain or quoted: verbatim when the file holds exactly the value there.
+    const std::size_t quote = (first == '"' || first == '\'') ? 1 : 0;
+    if (value.find('\n') == std::string::npos &&
+        source.substr(pos + quote, value.size()) == value) {
+      placement.start.column += static_cast<int>(quote);
+      placement.verbatim = true;
+      placement.indent_column = placement.start.column;
+    }
+    return placement;
+  }
+  // A literal block: `|` and an optional chomping indicator end their line (an explicit
+  // indentation digit is rare and left out); the value's lines follow, each after the block's
+  // indentation. Checked line by line, so anything unexpected just leaves it not verbatim.
+  const auto header_end = source.find('\n', pos);
+  if (header_end == source.npos) return placement;
+  std::string_view header = source.substr(pos + 1, header_end - pos - 1);
+  if (header.starts_with('+') || header.starts_with('-')) header.remove_prefix(1);
+  header.remove_prefix(std::min(header.find_first_not_of(" \r"), header.size()));
+  if (!header.empty() && !header.starts_with('#')) return placement;
+  const auto file_lines = SplitLines(source.substr(header_end + 1));
+  auto value_lines = SplitLines(value);
+  while (!value_lines.empty() && value_lines.back().empty()) value_lines.pop_back();
+  std::optional<std::size_t> indent;
+  for (std::size_t i = 0; i < value_lines.size(); ++i) {
+    if (i >= file_lines.size()) return placement;
+    const std::string_view written = file_lines[i];
+    if (value_lines[i].empty()) {
+      if (!IsBlank(written)) return placement;
+      continue;
+    }
+    if (!indent) {
+      if (!written.ends_with(value_lines[i])) return placement;
+      indent = written.size() - value_lines[i].size();
+    }
+    if (written.size() != *indent + value_lines[i].size() || !IsBlank(written.substr(0, *indent)) ||
+        !written.ends_with(value_lines[i])) {
+      return placement;
+    }
+  }
+  if (!indent) return placement;
+  placement.start = {file_, mark.line + 2, static_cast<int>(*indent) + 1};
+  placement.verbatim = true;
+  placement.indent_column = placement.start.column;
+  return placement;
 }
 
 bool YamlReader::ExpectMap(const YAML::Node& node, std::string_view what) {

@@ -62,6 +62,9 @@ class YamlReader {
   std::optional<std::vector<std::string>> GetStringList(const YAML::Node& map, const char* key,
                                                         std::string_view what);
 
+  // Where the text of `scalar`, a node of the document Parse read, is written in the file.
+  TextPlacement PlacementOf(const YAML::Node& scalar) const;
+
  private:
   // The scalar under `key`, or nullopt (with an error if it exists but is not a scalar).
   std::optional<YAML::Node> Scalar(const YAML::Node& map, const char* key, std::string_view what,
@@ -69,6 +72,7 @@ class YamlReader {
 
   std::string file_;
   Diagnostics& errors_;
+  std::string text_;  // the document Parse read
 };
 
 }  // namespace pgtally

@@ -17,6 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const int version : {90600, 130000, 150000, 170000}) {
       if (const auto* query = spec.QueryFor(version)) (void)spec.Arguments(*query);
     }
+    // What check asks of a query the server rejected: where a position in it is in the file.
+    for (const auto& query : spec.queries) {
+      const int length = static_cast<int>(query.sql.size());
+      for (const int position : {-1, 1, length / 2 + 1, length, length + 1, length + 2}) {
+        (void)query.Locate(position);
+      }
+    }
     (void)spec.RunsOn(true);
   }
   pgtally::ExporterConfig config;

@@ -204,6 +204,83 @@ collectors:
             "p.yaml:3:5: parameter \"tabel_limit\" is not declared by any loaded collector");
 }
 
+// PostgreSQL's position of `needle` in `sql`: from 1, in characters.
+int PositionOf(const std::string& sql, std::string_view needle) {
+  const auto at = sql.find(needle);
+  EXPECT_NE(at, std::string::npos) << needle;
+  int characters = 1;
+  for (std::size_t i = 0; i < at; ++i) {
+    if ((static_cast<unsigned char>(sql[i]) & 0xC0) != 0x80) ++characters;
+  }
+  return characters;
+}
+
+// A position in a query's SQL, as the server reports one, is found in the file: exactly for a
+// literal block (placeholders and non-ASCII text included) and for a query on one line; at the
+// query for folded text, whose lines are not in the file as the server sees them.
+TEST(CollectorLoader, QueryPositionsMapToTheFile) {
+  const auto loaded = ParseCollectorFile(R"(version: 1
+collectors:
+  - name: block
+    help: B.
+    parameters: {limit: 10}
+    query: |
+      SELECT relname AS "naïve", n
+
+        FROM x LIMIT {{ limit }} OFSET 1
+    values: [{column: n, type: gauge}]
+  - name: plain
+    help: P.
+    query: SELECT 1 AS n FORM y
+    values: [{column: n, type: gauge}]
+  - name: quoted
+    help: Q.
+    query: "SELECT 1 AS n FORM y"
+    values: [{column: n, type: gauge}]
+  - name: folded
+    help: F.
+    query: >-
+      SELECT 1 AS n
+      FORM y
+    values: [{column: n, type: gauge}]
+)",
+                                         "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  const auto at = [&](std::size_t collector, std::string_view needle) {
+    const auto& query = loaded.collectors.at(collector).queries.at(0);
+    return query.Locate(PositionOf(query.sql, needle)).ToString();
+  };
+  EXPECT_EQ(at(0, "SELECT"), "c.yaml:7:7");
+  EXPECT_EQ(at(0, ", n"), "c.yaml:7:32");    // ï is one character
+  EXPECT_EQ(at(0, "OFSET"), "c.yaml:9:34");  // after {{ limit }}, not $1
+  EXPECT_EQ(at(1, "FORM"), "c.yaml:13:26");
+  EXPECT_EQ(at(2, "FORM"), "c.yaml:17:27");
+  EXPECT_FALSE(loaded.collectors[3].queries[0].source.verbatim);
+  EXPECT_EQ(at(3, "FORM"), "c.yaml:21:12");
+  // Beyond the end of the SQL is nowhere in it: the start.
+  const auto& block = loaded.collectors[0].queries[0];
+  EXPECT_EQ(block.Locate(1000).ToString(), "c.yaml:7:7");
+
+  // Windows line ends are still lines; an explicit indentation indicator is not followed, and
+  // points at the query.
+  const auto crlf = ParseCollectorFile(
+      "version: 1\r\ncollectors:\r\n  - name: t\r\n    help: T.\r\n    query: |\r\n"
+      "      SELECT 1 AS n\r\n      FORM y\r\n    values: [{column: n, type: gauge}]\r\n",
+      "w.yaml");
+  ASSERT_TRUE(crlf.ok()) << crlf.errors.front().ToString();
+  const auto& windows = crlf.collectors[0].queries[0];
+  EXPECT_EQ(windows.Locate(PositionOf(windows.sql, "FORM")).ToString(), "w.yaml:7:7");
+  const auto indicated = ParseCollectorFile(
+      "version: 1\ncollectors:\n  - name: t\n    help: T.\n    query: |2\n"
+      "        SELECT 1 AS n\n    values: [{column: n, type: gauge}]\n",
+      "i.yaml");
+  ASSERT_TRUE(indicated.ok()) << indicated.errors.front().ToString();
+  const auto& explicit_indent = indicated.collectors[0].queries[0];
+  EXPECT_FALSE(explicit_indent.source.verbatim);
+  EXPECT_EQ(explicit_indent.Locate(PositionOf(explicit_indent.sql, "AS")).ToString(),
+            "i.yaml:5:12");
+}
+
 TEST(CollectorLoader, CacheTtlOverrides) {
   auto loaded = ParseCollectorFile(R"(version: 1
 collectors:

@@ -145,7 +145,9 @@ pg_r:
   CollectorSpec spec;
   spec.name = "t";
   spec.help = "Tabs\tand \"quotes\" and a colon: here.";
-  spec.queries.push_back({"SELECT 1 AS v -- trailing space ", {}, {}});
+  QueryVariant query;
+  query.sql = "SELECT 1 AS v -- trailing space ";
+  spec.queries.push_back(query);
   spec.values.push_back({});
   spec.values[0].column = "v";
   spec.values[0].metric_name = "t_v";

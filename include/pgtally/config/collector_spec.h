@@ -56,6 +56,19 @@ struct QueryVariant {
   std::string sql;  // with {{name}} placeholders already replaced by $1, $2, ...
   VersionRange versions;
   std::vector<std::string> parameters;  // the parameter bound to $1, $2, ... by name
+  TextPlacement source;                 // where the SQL is written
+  // Each placeholder replaced: where its $N starts in `sql`, and how many characters longer the
+  // {{name}} it replaces was.
+  struct Rewrite {
+    std::size_t at;
+    int longer;
+  };
+  std::vector<Rewrite> rewrites;
+
+  // The place in the file of character `position` of `sql`, counted from 1 in characters as
+  // PostgreSQL reports an error's position. The start of the SQL when the text is not verbatim in
+  // the file or the position is not in it.
+  SourceLocation Locate(int position) const;
 };
 
 struct Parameter {
