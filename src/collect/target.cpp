@@ -281,11 +281,15 @@ void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datn
   }
 }
 
-void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname,
-                        const pg::Error& error) {
-  spdlog::warn("collector failed: target={} collector={} database={} error={}",
+void Target::LogFailure(const CollectorSpec& spec, const QueryVariant& query,
+                        const std::string& dbname, const pg::Error& error) {
+  // Where the server found the problem, as a place in the collector file, when it said.
+  const std::string at = error.kind == pg::Error::Kind::kSql && error.position > 0
+                             ? " at=" + Quoted(query.Locate(error.position).ToString())
+                             : "";
+  spdlog::warn("collector failed: target={} collector={} database={} error={}{}",
                Quoted(display_name_), spec.name, Quoted(dbname.empty() ? "-" : dbname),
-               Quoted(error.message));
+               Quoted(error.message), at);
 }
 
 Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& query,
@@ -321,7 +325,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
-    LogFailure(spec, datname_label, error);
+    LogFailure(spec, query, datname_label, error);
     return fragment;
   };
 

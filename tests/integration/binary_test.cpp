@@ -103,6 +103,8 @@ TEST(Binary, ServesAndNeverShowsThePassword) {
   EXPECT_EQ(process.Wait(10s), 0);
   const auto log = process.Stderr();
   EXPECT_THAT(log, HasSubstr("msg=\"collector failed\""));
+  // The server's position of "nope", as the place in the file: line 3, column 52.
+  EXPECT_THAT(log, ::testing::ContainsRegex("at=[^ ]*failing\\.yaml:3:52\\b"));
   EXPECT_THAT(log, HasSubstr("xxxxx"));
   EXPECT_THAT(log + process.Stdout(), Not(HasSubstr(kPassword)));
 }

@@ -156,7 +156,8 @@ class Target {
   // Runs (or serves from cache) one collector on one database.
   Fragment Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
                const std::string& datname_label, pg::Clock::time_point deadline);
-  void LogFailure(const CollectorSpec& spec, const std::string& dbname, const pg::Error& error);
+  void LogFailure(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
+                  const pg::Error& error);
 
   TargetOptions options_;
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
