@@ -281,15 +281,11 @@ void Target::NoteAvailability(const CollectorSpec& spec, const std::string& datn
   }
 }
 
-void Target::LogFailure(const CollectorSpec& spec, const QueryVariant& query,
-                        const std::string& dbname, const pg::Error& error) {
-  // Where the server found the problem, as a place in the collector file, when it said.
-  const std::string at = error.kind == pg::Error::Kind::kSql && error.position > 0
-                             ? " at=" + Quoted(query.Locate(error.position).ToString())
-                             : "";
+void Target::LogFailure(const CollectorSpec& spec, const std::string& dbname,
+                        const pg::Error& error, const std::string& at) {
   spdlog::warn("collector failed: target={} collector={} database={} error={}{}",
                Quoted(display_name_), spec.name, Quoted(dbname.empty() ? "-" : dbname),
-               Quoted(error.message), at);
+               Quoted(error.message), at.empty() ? "" : " at=" + Quoted(at));
 }
 
 Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& query,
@@ -309,10 +305,16 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   }
 
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
+    // Where the server found the problem, as a place in the collector file, when it said.
+    const std::string at = error.kind == pg::Error::Kind::kSql && error.position > 0
+                               ? query.Locate(error.position).ToString()
+                               : "";
     fragment.error = error_class;
     fragment.error_message = datname_label.empty()
                                  ? error.message
                                  : fmt::format("database {}: {}", datname_label, error.message);
+    // "file:line:column: message", as compilers put it.
+    if (!at.empty()) fragment.error_message = at + ": " + fragment.error_message;
     // The database may have been dropped: read the list again on the next scrape.
     if (error_class == ErrorClass::kConnection && !dbname.empty()) {
       std::lock_guard lock(state_mutex_);
@@ -325,7 +327,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
-    LogFailure(spec, query, datname_label, error);
+    LogFailure(spec, datname_label, error, at);
     return fragment;
   };
 

@@ -149,6 +149,9 @@ TEST_F(CollectorsPage, ShowsHowEachCollectorDidInTheLastScrape) {
   EXPECT_EQ(missing["error_class"].as<std::string>(), "sql");
   EXPECT_THAT(missing["error"].as<std::string>(),
               HasSubstr("relation \"page_no_such_table\" does not exist"));
+  // First where the server found it, in the file: line 19, where page_no_such_table is written.
+  EXPECT_THAT(missing["error"].as<std::string>(),
+              StartsWith(dir_ / "collectors/page.yaml" + ":19:38: "));
   EXPECT_EQ(missing["rows"].as<int>(), 0);
   EXPECT_EQ(missing["variant"]["description"].as<std::string>(), "variant 1 of 1 (any version)");
 
@@ -159,6 +162,8 @@ TEST_F(CollectorsPage, ShowsHowEachCollectorDidInTheLastScrape) {
   // The server quotes the text it could not read, which is the password: masked.
   EXPECT_THAT(broken["error"].as<std::string>(),
               HasSubstr("invalid input syntax for type integer: \"xxxxx\""));
+  EXPECT_THAT(broken["error"].as<std::string>(),
+              StartsWith(dir_ / "collectors/page.yaml" + ":23:19: "));
   EXPECT_EQ(broken["rows"].as<int>(), 0);
   EXPECT_EQ(broken["series"].as<int>(), 0);
 

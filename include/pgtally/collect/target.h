@@ -156,8 +156,9 @@ class Target {
   // Runs (or serves from cache) one collector on one database.
   Fragment Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
                const std::string& datname_label, pg::Clock::time_point deadline);
-  void LogFailure(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
-                  const pg::Error& error);
+  // `at`: where in the collector file the server found the problem, or empty.
+  void LogFailure(const CollectorSpec& spec, const std::string& dbname, const pg::Error& error,
+                  const std::string& at);
 
   TargetOptions options_;
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;
