@@ -87,8 +87,10 @@ TEST_F(RunCollector, AFailingQueryExitsOneWithTheServersMessage) {
   EXPECT_EQ(run.code, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_THAT(run.err, HasSubstr("state:        failed\n"));
-  EXPECT_THAT(run.err,
-              HasSubstr("error:        ERROR:  relation \"fixture_no_such_table\" does not exist"));
+  // First where the server found the problem: line 17 of the file, where the table is named.
+  EXPECT_THAT(run.err, HasSubstr("error:        " + kFixtures +
+                                 "/queue.yaml:17:38: ERROR:  relation \"fixture_no_such_table\" "
+                                 "does not exist"));
 }
 
 TEST_F(RunCollector, ASkippedCollectorSaysWhy) {
