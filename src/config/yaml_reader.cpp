@@ -30,10 +30,11 @@ std::optional<YAML::Node> YamlReader::Parse(std::string_view text) {
 
 namespace {
 
-// The lines of `text` without their line breaks ("\r\n" or "\n").
-std::vector<std::string_view> SplitLines(std::string_view text) {
+// The first `limit` lines of `text` without their line breaks ("\r\n" or "\n").
+std::vector<std::string_view> SplitLines(std::string_view text,
+                                         std::size_t limit = std::string_view::npos) {
   std::vector<std::string_view> lines;
-  while (!text.empty()) {
+  while (!text.empty() && lines.size() < limit) {
     const auto end = text.find('\n');
     std::string_view line = text.substr(0, end);
     if (line.ends_with('\r')) line.remove_suffix(1);
@@ -49,6 +50,7 @@ bool IsBlank(std::string_view line) { return line.find_first_not_of(' ') == line
 }  // namespace
 
 TextPlacement YamlReader::PlacementOf(const YAML::Node& scalar) const {
+  if (!scalar.IsDefined()) return {};
   TextPlacement placement{Where(scalar)};
   const YAML::Mark mark = scalar.Mark();
   if (mark.is_null() || !scalar.IsScalar() || static_cast<std::size_t>(mark.pos) >= text_.size()) {
@@ -78,9 +80,10 @@ TextPlacement YamlReader::PlacementOf(const YAML::Node& scalar) const {
   if (header.starts_with('+') || header.starts_with('-')) header.remove_prefix(1);
   header.remove_prefix(std::min(header.find_first_not_of(" \r"), header.size()));
   if (!header.empty() && !header.starts_with('#')) return placement;
-  const auto file_lines = SplitLines(source.substr(header_end + 1));
   auto value_lines = SplitLines(value);
   while (!value_lines.empty() && value_lines.back().empty()) value_lines.pop_back();
+  // Only as many lines of the file as the block has: a file of many blocks stays linear.
+  const auto file_lines = SplitLines(source.substr(header_end + 1), value_lines.size());
   std::optional<std::size_t> indent;
   for (std::size_t i = 0; i < value_lines.size(); ++i) {
     if (i >= file_lines.size()) return placement;

@@ -555,18 +555,23 @@ TEST(CollectorLoader, MissingPath) {
 
 TEST(CollectorLoader, LargeFilesLoadAndHugeOnesAreRefused) {
   TempDir dir;
-  // 4,000 collectors in 3 MB: a big generated file, still a configuration.
+  // 4,000 collectors in 3 MB: a big generated file, still a configuration. Queries in `|`
+  // blocks, whose place in the file is found by reading only their own lines.
   std::string big = "version: 1\ncollectors:\n";
   for (int i = 0; i < 4000; ++i) {
     big += fmt::format(
-        "  - name: c{0}\n    help: Collector {0}. {1}\n    query: SELECT 1 AS v -- {1}\n"
+        "  - name: c{0}\n    help: Collector {0}. {1}\n    query: |\n      SELECT 1 AS v -- {1}\n"
         "    values: [{{column: v, type: gauge}}]\n",
         i, std::string(300, 'x'));
   }
   ASSERT_GT(big.size(), 2u << 20);
-  const auto loaded = LoadCollectors({dir.Write("big.yaml", big)});
+  const auto path = dir.Write("big.yaml", big);
+  const auto loaded = LoadCollectors({path});
   EXPECT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
-  EXPECT_EQ(loaded.collectors.size(), 4000u);
+  ASSERT_EQ(loaded.collectors.size(), 4000u);
+  const auto& last = loaded.collectors.back().queries.at(0);
+  EXPECT_TRUE(last.source.verbatim);
+  EXPECT_EQ(last.source.start.ToString(), path + ":" + std::to_string(2 + 3999 * 5 + 4) + ":7");
 
   // Past 16 MiB it is a mistake (a log, a dump): refused with the reason, without reading it all.
   const auto huge = dir.Write("huge.yaml", "# " + std::string(17u << 20, 'x') + "\n");
