@@ -257,24 +257,8 @@ bool IsUnavailableError(std::string_view sqlstate) {
 }
 
 std::string PositionInQuery(std::string_view sql, int position) {
-  if (position <= 0) return "";
-  int line = 1;
-  int column = 1;
-  int characters = 0;
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(sql[i]);
-    if ((byte & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte
-    if (++characters == position) return fmt::format("line {}, column {}", line, column);
-    if (sql[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  // Just past the end: where "syntax error at end of input" points.
-  if (characters + 1 == position) return fmt::format("line {}, column {}", line, column);
-  return "";
+  const auto at = FindSqlPosition(sql, position);
+  return at ? fmt::format("line {}, column {}", at->line, at->column) : "";
 }
 
 std::string FormatFindingsText(const std::vector<Finding>& findings, const CheckSummary& summary) {

@@ -27,32 +27,35 @@ bool VersionRange::Overlaps(const VersionRange& other) const {
   return lo <= hi;
 }
 
-SourceLocation QueryVariant::Locate(int position) const {
-  if (!source.verbatim || position <= 0) return source.start;
-  // The character's byte offset, its line in the SQL and where that line begins.
-  int line = 1;
-  std::size_t line_begin = 0;
+std::optional<SqlPosition> FindSqlPosition(std::string_view sql, int position) {
+  if (position <= 0) return std::nullopt;
+  SqlPosition at;
   int characters = 0;
-  std::size_t at = 0;
-  for (; at < sql.size(); ++at) {
-    if ((static_cast<unsigned char>(sql[at]) & 0xC0) == 0x80) continue;  // UTF-8 continuation
-    if (++characters == position) break;
-    if (sql[at] == '\n') {
-      ++line;
-      line_begin = at + 1;
+  for (; at.offset < sql.size(); ++at.offset) {
+    const char c = sql[at.offset];
+    if ((static_cast<unsigned char>(c) & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte
+    if (++characters == position) return at;
+    if (c == '\n') {
+      ++at.line;
+      at.column = 1;
+      at.line_offset = at.offset + 1;
+    } else {
+      ++at.column;
     }
   }
-  // Just past the end is where "syntax error at end of input" points; beyond it is nowhere.
-  if (at == sql.size() && characters + 1 != position) return source.start;
-  int column = 0;  // characters before it on its line, counted as written in the file
-  for (std::size_t i = line_begin; i < at; ++i) {
-    if ((static_cast<unsigned char>(sql[i]) & 0xC0) != 0x80) ++column;
-  }
+  if (characters + 1 == position) return at;
+  return std::nullopt;
+}
+
+SourceLocation QueryVariant::Locate(int position) const {
+  const auto at = source.verbatim ? FindSqlPosition(sql, position) : std::nullopt;
+  if (!at) return source.start;
+  int column = at->column - 1;  // characters before it on its line, counted as written in the file
   for (const auto& rewrite : rewrites) {
-    if (rewrite.at >= line_begin && rewrite.at < at) column += rewrite.longer;
+    if (rewrite.at >= at->line_offset && rewrite.at < at->offset) column += rewrite.longer;
   }
-  return {source.start.file, source.start.line + line - 1,
-          (line == 1 ? source.start.column : source.indent_column) + column};
+  return {source.start.file, source.start.line + at->line - 1,
+          (at->line == 1 ? source.start.column : source.indent_column) + column};
 }
 
 const QueryVariant* CollectorSpec::QueryFor(int server_version) const {

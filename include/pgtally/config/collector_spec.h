@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgtally/config/diagnostic.h"
@@ -51,6 +52,18 @@ struct ValueSpec {
   bool go_duration = false;
   SourceLocation location;
 };
+
+// Where character `position` of `sql` is, counted from 1 in characters (UTF-8) as PostgreSQL
+// reports an error's position: its line and column, from 1, and the byte offsets of it and of its
+// line. Just past the end is a place too ("syntax error at end of input"); nullopt for 0 or less
+// and anything further.
+struct SqlPosition {
+  int line = 1;
+  int column = 1;
+  std::size_t offset = 0;       // of the character
+  std::size_t line_offset = 0;  // of its line's first character
+};
+std::optional<SqlPosition> FindSqlPosition(std::string_view sql, int position);
 
 struct QueryVariant {
   std::string sql;  // with {{name}} placeholders already replaced by $1, $2, ...
