@@ -17,6 +17,11 @@
 namespace pgtally::pg {
 namespace {
 
+// ROLLBACK undoes what a collector's statement could change in its transaction, settings
+// included; session-level advisory locks outlive it, and would then be held by pgtally's
+// connection from scrape to scrape. Sent after it in the same round trip.
+constexpr const char* kReleaseSessionLocks = "SELECT pg_advisory_unlock_all()";
+
 std::string Trimmed(const char* message) {
   std::string text = message ? message : "";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
@@ -118,7 +123,7 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline,
     }
     switch (WaitForSocket(status == PGRES_POLLING_WRITING, deadline)) {
       case Wait::kTimeout:
-        return Fail(Error::Kind::kConnection, "timed out connecting to the server");
+        return Fail(Error::Kind::kTimeout, "timed out connecting to the server");
       case Wait::kError:
         return Fail(Error::Kind::kConnection, "poll() failed while connecting");
       case Wait::kReady:
@@ -128,6 +133,12 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline,
   }
   PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
   return std::nullopt;
+}
+
+void Connection::CloseIfClosedByServer() {
+  if (!conn_) return;
+  pollfd idle{PQsocket(conn_.get()), POLLIN, 0};
+  if (poll(&idle, 1, 0) != 0) Close();
 }
 
 QueryOutcome Connection::Await(Clock::time_point deadline, const RowSink* sink) {
@@ -271,7 +282,8 @@ QueryOutcome Connection::ExecPipelined(const std::string& name, std::string_view
           2, timeout_values) &&
       (!prepare || PQsendPrepare(conn, name.c_str(), std::string(sql).c_str(), count, nullptr)) &&
       PQsendQueryPrepared(conn, name.c_str(), count, values.data(), nullptr, nullptr, 0) == 1 &&
-      send("ROLLBACK", 0, nullptr) && PQpipelineSync(conn) == 1;
+      send("ROLLBACK", 0, nullptr) && send(kReleaseSessionLocks, 0, nullptr) &&
+      PQpipelineSync(conn) == 1;
   if (!sent) return {std::nullopt, Fail(Error::Kind::kConnection, Trimmed(PQerrorMessage(conn)))};
 
   // The results come in the order the statements went. The first error is the one to report:
@@ -288,13 +300,18 @@ QueryOutcome Connection::ExecPipelined(const std::string& name, std::string_view
   std::optional<QueryOutcome> result;
   if (connected()) result = step(sink);
   if (connected()) step(nullptr);  // ROLLBACK
+  if (connected()) step(nullptr);  // the session locks
   if (connected() && !AwaitSync(deadline)) {
     first_error = first_error.value_or(Error{Error::Kind::kConnection, "", "the pipeline broke"});
   }
   if (connected()) {
     PQexitPipelineMode(conn);
-    // An error left the transaction open (and failed): end it, or drop the connection.
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE && !Exec("ROLLBACK", deadline).ok()) Close();
+    // An error left the transaction open (and failed), and the server skipped the rest: end it
+    // and release the locks here, or drop the connection.
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE &&
+        !Exec(fmt::format("ROLLBACK; {}", kReleaseSessionLocks), deadline).ok()) {
+      Close();
+    }
   }
   if (first_error) {
     // A server error that ended the connection (FATAL, such as 57P01 when the database is

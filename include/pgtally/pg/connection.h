@@ -127,6 +127,10 @@ class Connection {
   std::optional<Error> Connect(Clock::time_point deadline,
                                const std::optional<std::string>& password = std::nullopt);
   bool connected() const;
+  // Closes the connection if the server sent anything while it was idle between statements:
+  // only its end does (a restart, a terminated backend), so the next statement would fail.
+  // One poll() that does not wait.
+  void CloseIfClosedByServer();
   void Close() {
     conn_.reset();
     prepared_.clear();
@@ -146,7 +150,8 @@ class Connection {
   // server plans it once, not on every scrape (on catalog queries, planning took a third of
   // the SQL time). Statement names derive from the text, so a pooler that hands the connection
   // another backend is handled: a missing statement is prepared again, an existing one reused.
-  // All of it (begin, timeouts, prepare, execute, rollback) takes one round trip, not five.
+  // All of it (begin, timeouts, prepare, execute, rollback, then releasing any session-level
+  // advisory lock the statement took, which a rollback keeps) takes one round trip, not six.
   QueryOutcome ExecReadOnly(std::string_view sql, const std::vector<std::string>& arguments,
                             Millis statement_timeout, Millis lock_timeout,
                             Clock::time_point deadline, const RowSink* sink = nullptr);
