@@ -87,6 +87,10 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // One budget for every connection to a database, whoever opens it.
+  setup.target.connection_limit =
+      std::make_shared<ConnectionLimit>(config.max_connections, "connection.max_connections");
+  setup.probe.budget = setup.target.connection_limit;
   Exporter exporter(setup.target, setup.collectors);
   ProbePool probes(setup.probe, setup.collectors);
   exporter.SetExtraMetrics([&probes] { return probes.Metrics(); });

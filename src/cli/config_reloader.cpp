@@ -23,6 +23,8 @@ void WarnAboutRestartOnlyChanges(const ExporterConfig& running, const ExporterCo
        loaded.log_format == LogFormat::kJson ? "json" : "logfmt");
   warn("scrape.timeout", FormatDuration(running.scrape_timeout),
        FormatDuration(loaded.scrape_timeout));
+  warn("connection.max_connections", std::to_string(running.max_connections),
+       std::to_string(loaded.max_connections));
 }
 
 }  // namespace
@@ -35,6 +37,7 @@ ConfigReloader::ConfigReloader(Flags flags, Environment environment, const Expor
       running_web_(running.web),
       exporter_(exporter),
       probes_(probes),
+      connection_budget_(running.target.connection_limit),
       digest_(SetupFilesDigest(flags_, running_)) {}
 
 void ConfigReloader::Reload(std::string_view cause) {
@@ -68,6 +71,9 @@ void ConfigReloader::Reload(std::string_view cause) {
     spdlog::info("basic authentication users changed: users={}", setup.web.basic_auth_users.size());
     running_web_.basic_auth_users = setup.web.basic_auth_users;
   }
+  // The budget is the running one: connections open now count against it.
+  setup.target.connection_limit = connection_budget_;
+  setup.probe.budget = connection_budget_;
   probes_.Reload(std::move(setup.probe), setup.collectors);
   exporter_.Reload(std::move(setup.target), std::move(setup.collectors));
   running_ = std::move(setup.config);

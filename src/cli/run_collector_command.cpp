@@ -165,7 +165,7 @@ int RunCollectorCommand(const Flags& flags) {
   }
 
   const auto deadline = pg::Clock::now() + setup.config.scrape_timeout;
-  TargetScrape scrape = target.Scrape(deadline);
+  TargetScrape scrape = target.Scrape(ScrapeDeadline(deadline));
   std::string text;
   AppendFamilies(scrape.families, text);
   std::fwrite(text.data(), 1, text.size(), stdout);

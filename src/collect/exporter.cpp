@@ -11,6 +11,10 @@
 namespace pgtally {
 namespace {
 
+// A request waits this much past its budget for the scrape to be written: the budget already
+// leaves a margin before the scraper's own timeout (see ScrapeBudget).
+constexpr Millis kAnswerGrace{200};
+
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -152,44 +156,70 @@ Exporter::CollectorsView Exporter::collectors() const {
   return {collectors_, current ? last_report_ : nullptr, last_report_ && !current};
 }
 
-std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
-  std::unique_lock lock(mutex_);
-  if (in_flight_.valid()) {
-    auto running = in_flight_;
-    lock.unlock();
-    return running.get();
-  }
-  std::promise<std::shared_ptr<const ScrapeOutput>> promise;
-  in_flight_ = promise.get_future().share();
-  std::unique_ptr<Target> retired;
-  if (next_target_) {
-    retired = std::exchange(target_, std::move(next_target_));
-  }
-  lock.unlock();
-  retired.reset();  // closes the old target's connections, outside the lock
-
-  // On a thread of its own rather than the request's: the scrape's deep stack then lives in
-  // one thread stack (glibc reuses it from scrape to scrape) instead of leaving its pages
-  // resident in each of the HTTP server's 32 worker threads in turn (3 MB of RSS).
-  std::shared_ptr<const ScrapeOutput> output;
-  try {
-    output = std::async(std::launch::async, [this, budget] { return RunScrape(budget); }).get();
-  } catch (const std::system_error&) {
-    output = RunScrape(budget);  // no thread to be had: run it here rather than fail the waiters
-  }
-  promise.set_value(output);
-
-  lock.lock();
-  in_flight_ = {};
-  last_ = Status{output->up, output->finished};
-  return output;
+Exporter::~Exporter() {
+  if (scrape_thread_.joinable()) scrape_thread_.join();
 }
 
-std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
+std::shared_ptr<const ScrapeOutput> Exporter::Scrape(Millis budget) {
+  const auto deadline = pg::Clock::now() + budget;
+  std::unique_lock lock(mutex_);
+  if (in_flight_.valid()) {
+    // Joining: the scrape now runs to the later of its deadline and this request's, and this
+    // request waits for it no longer than its own budget.
+    in_flight_deadline_->ExtendTo(deadline);
+  } else {
+    StartScrape(deadline, lock);
+  }
+  auto running = in_flight_;
+  lock.unlock();
+  if (running.wait_until(deadline + kAnswerGrace) != std::future_status::ready) return nullptr;
+  return running.get();
+}
+
+void Exporter::StartScrape(pg::Clock::time_point deadline, std::unique_lock<std::mutex>& lock) {
+  auto promise = std::make_shared<std::promise<std::shared_ptr<const ScrapeOutput>>>();
+  in_flight_ = promise->get_future().share();
+  auto scrape_deadline = std::make_shared<ScrapeDeadline>(deadline);
+  in_flight_deadline_ = scrape_deadline;
+  // The last scrape's thread cleared in_flight_ and has nothing left to do but hand its result
+  // to the waiting requests, which needs no lock.
+  if (scrape_thread_.joinable()) scrape_thread_.join();
+  const auto run = [this, promise, scrape_deadline] {
+    std::unique_ptr<Target> retired;
+    {
+      std::lock_guard guard(mutex_);
+      if (next_target_) retired = std::exchange(target_, std::move(next_target_));
+    }
+    retired.reset();  // closes the old target's connections, outside the lock
+    auto output = RunScrape(*scrape_deadline);
+    {
+      // First, so that a request arriving from now on starts a new scrape rather than get this
+      // one's result: it may be the next request of a client this result was just sent to.
+      std::lock_guard guard(mutex_);
+      in_flight_ = {};
+      in_flight_deadline_.reset();
+    }
+    promise->set_value(std::move(output));
+  };
+  // On a thread of its own rather than the request's: a request may stop waiting (its budget
+  // ran out) while the scrape goes on for the others. The scrape's deep stack also lives in one
+  // thread stack instead of leaving its pages resident in each HTTP worker thread in turn.
+  try {
+    scrape_thread_ = std::thread(run);
+  } catch (const std::system_error&) {
+    // No thread to be had: run it here rather than fail the waiters.
+    lock.unlock();
+    run();
+    lock.lock();
+  }
+}
+
+std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(const ScrapeDeadline& deadline) {
   const auto start = pg::Clock::now();
+  bool failed = false;  // by an exception: the fallback body, and the status says down
   auto output = std::make_shared<ScrapeOutput>();
   try {
-    TargetScrape scrape = target_->Scrape(start + budget);
+    TargetScrape scrape = target_->Scrape(deadline);
     output->size += MoveToParts(std::move(scrape.families), output->parts);
     auto families =
         ScrapeMetrics(scrape, std::chrono::duration<double>(pg::Clock::now() - start).count());
@@ -200,9 +230,16 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
     report->server_version = scrape.server_version;
     report->in_recovery = scrape.in_recovery;
     report->reports = std::move(scrape.reports);
+    Status status{scrape.up, report->finished, std::nullopt, scrape.privilege_warning};
+    if (scrape.backing_off_until) {
+      status.backing_off_until =
+          report->finished + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                 *scrape.backing_off_until - pg::Clock::now());
+    }
     {
       std::lock_guard lock(mutex_);
       last_report_ = std::move(report);
+      last_ = std::move(status);
     }
     for (auto& family : self_metrics_.Collect()) families.push_back(std::move(family));
     if (extra_metrics_) {
@@ -215,14 +252,20 @@ std::shared_ptr<const ScrapeOutput> Exporter::RunScrape(Millis budget) {
   } catch (const std::exception& e) {
     // Nothing may end the process or fail the request: serve pg_up 0 and say why in the log.
     spdlog::error("scrape failed: {}", e.what());
+    failed = true;
     output = std::make_shared<ScrapeOutput>();
     output->Append(FallbackBody());
   } catch (...) {
     spdlog::error("scrape failed with an unknown exception");
+    failed = true;
     output = std::make_shared<ScrapeOutput>();
     output->Append(FallbackBody());
   }
   output->finished = std::chrono::system_clock::now();
+  if (failed) {
+    std::lock_guard lock(mutex_);
+    last_ = Status{false, output->finished, std::nullopt, ""};
+  }
   return output;
 }
 

@@ -38,6 +38,15 @@ prometheus::MetricFamily Gauge(std::string name, std::string help, double value)
   return {std::move(name), std::move(help), prometheus::MetricType::Gauge, {std::move(metric)}};
 }
 
+// /probe's share of the connection budget: probe.max_connections, but one connection of the
+// budget stays free for /metrics (the DSN's own database), which a crowd of probes must not
+// starve.
+std::shared_ptr<ConnectionLimit> ProbeLimit(const ProbeOptions& options) {
+  int max = options.max_connections;
+  if (options.budget) max = std::clamp(options.budget->max() - 1, 1, max);
+  return std::make_shared<ConnectionLimit>(max, "probe.max_connections", options.budget);
+}
+
 }  // namespace
 
 std::string ProbeAddress::HostPort() const {
@@ -122,7 +131,7 @@ std::string ProbeDsn(const ProbeAddress& address, const AuthModule& module) {
 ProbePool::ProbePool(ProbeOptions options, std::vector<CollectorSpec> collectors)
     : options_(std::move(options)),
       collectors_(std::move(collectors)),
-      limit_(std::make_shared<ConnectionLimit>(options_.max_connections)) {
+      limit_(ProbeLimit(options_)) {
   closer_ = std::jthread([this](std::stop_token stop) {
     std::unique_lock lock(mutex_);
     while (!stop.stop_requested()) {
@@ -237,7 +246,7 @@ void ProbePool::Reload(ProbeOptions options, std::vector<CollectorSpec> collecto
     std::lock_guard lock(mutex_);
     options_ = std::move(options);
     collectors_ = std::move(collectors);
-    limit_ = std::make_shared<ConnectionLimit>(options_.max_connections);
+    limit_ = ProbeLimit(options_);
     closing.swap(targets_);
   }
   wake_.notify_all();  // the idle timeout may have changed

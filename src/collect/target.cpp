@@ -1,11 +1,13 @@
 #include "pgtally/collect/target.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -25,6 +27,18 @@ constexpr std::string_view kProbeSql =
 constexpr std::string_view kPgBouncerProbeSql = "SHOW VERSION";
 constexpr std::string_view kDatabasesSql =
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
+
+// The role's privileges beyond monitoring: superuser, the attributes that create or bypass,
+// and the roles it is a member of other than the monitoring ones.
+constexpr std::string_view kPrivilegesSql = R"(SELECT quote_ident(r.rolname), r.rolsuper,
+  r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
+  array_to_string(ARRAY(
+    SELECT quote_ident(g.rolname) FROM pg_roles g
+    WHERE g.oid <> r.oid AND pg_has_role(r.oid, g.oid, 'MEMBER')
+      AND g.rolname NOT IN ('pg_monitor', 'pg_read_all_settings', 'pg_read_all_stats',
+                            'pg_stat_scan_tables', 'pg_database_owner')
+    ORDER BY 1), ',')
+FROM pg_roles r WHERE r.rolname = current_user)";
 
 constexpr Millis kMinBackoff{1000};
 constexpr Millis kMaxBackoff{10000};
@@ -111,9 +125,12 @@ struct Target::Database {
   // Declared first, so released after the connection below is closed.
   std::unique_ptr<ConnectionSlot> slot;  // held while connected, when connections are bounded
   pg::Connection conn;
+  // After an attempt that timed out with the whole connect_timeout to spend, the next waits
+  // until then: a server too slow to accept a connection is not sent another at every scrape.
   Clock::time_point retry_after{};
   Millis backoff{0};
   pg::Error last_error;
+  std::uint64_t attempted_in = 0;  // the scrape of the last attempt
 };
 
 struct Target::Fragment {
@@ -172,6 +189,24 @@ std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error)
   return password;
 }
 
+namespace {
+
+// Whether a failed connection attempt to `dbname` says something about that database alone
+// (it does not exist, no CONNECT privilege, a pg_hba.conf line for it) rather than the whole
+// server (too many clients, authentication, the network). The server's messages are in its own
+// language, but they quote the database's name when it is the cause; libpq's own prefix, which
+// quotes the host, is left out.
+bool AboutDatabase(const pg::Error& error, const std::string& dbname) {
+  if (dbname.empty()) return false;
+  std::string_view message = error.message;
+  if (const auto failed = message.find(" failed: "); failed != std::string_view::npos) {
+    message.remove_prefix(failed);
+  }
+  return message.find('"' + dbname + '"') != std::string_view::npos;
+}
+
+}  // namespace
+
 pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point deadline,
                                 std::optional<pg::Error>& error) {
   // In the parallel phase every entry exists already (see Scrape), so this only reads the map.
@@ -180,38 +215,120 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
     db = std::make_unique<Database>(
         pg::ConnectOptions{options_.dsn, dbname, options_.connect_timeout, interrupt_});
   }
+  // A connection kept from an earlier scrape that the server closed since (it restarted, or
+  // ended the backend) is replaced now rather than failing the next collector.
+  db->conn.CloseIfClosedByServer();
   if (db->conn.connected()) return &db->conn;
   const auto now = Clock::now();
-  if (now < db->retry_after) {
+  if (now < db->retry_after || db->attempted_in == scrape_number_) {
     error = db->last_error;
     return nullptr;
   }
+  {
+    std::lock_guard lock(state_mutex_);
+    if (refused_) {
+      error = refused_;
+      return nullptr;
+    }
+  }
   if (const auto& limit = options_.connection_limit; limit && !db->slot) {
-    if (!limit->TryAcquire()) {
+    if (const ConnectionLimit* exhausted = limit->TryAcquire()) {
       // Not a failure of this server: no backoff, the next scrape may find a free connection.
       error = pg::Error{pg::Error::Kind::kConnection, "",
-                        fmt::format("all {} connections that pgtally may open are in use "
-                                    "(probe.max_connections)",
-                                    limit->max())};
+                        fmt::format("all {} connections that pgtally may open are in use ({})",
+                                    exhausted->max(), exhausted->setting())};
+      NoteConnectFailure(dbname, *error, /*refused=*/false);
       return nullptr;
     }
     db->slot = std::make_unique<ConnectionSlot>(limit);
   }
+  db->attempted_in = scrape_number_;
+  const auto attempt_deadline = std::min(deadline, now + options_.connect_timeout);
   std::optional<pg::Error> failure;
   const auto password = ReadPassword(failure);
-  if (!failure) {
-    failure = db->conn.Connect(std::min(deadline, now + options_.connect_timeout), password);
-  }
+  if (!failure) failure = db->conn.Connect(attempt_deadline, password);
   if (failure) {
     db->slot.reset();
-    db->backoff = std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff);
+    // Only a timeout the server caused backs off: one cut short by a scrape's own deadline says
+    // nothing about the server, and a refusal is cheap to ask again at the next scrape.
+    const bool server_slow = failure->kind == pg::Error::Kind::kTimeout &&
+                             attempt_deadline == now + options_.connect_timeout &&
+                             !interrupt_->triggered();
+    db->backoff = server_slow ? std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff) : Millis(0);
     db->retry_after = now + db->backoff;
     db->last_error = *failure;
+    NoteConnectFailure(dbname, *failure, !AboutDatabase(*failure, dbname));
     error = std::move(failure);
     return nullptr;
   }
   db->backoff = Millis(0);
+  db->retry_after = {};
+  if (dbname.empty()) check_privileges_ = true;
+  std::lock_guard lock(state_mutex_);
+  const auto forgotten = std::erase_if(logged_failures_, [&](const auto& logged) {
+    return logged.second.empty() || logged.second == dbname;
+  });
+  if (forgotten > 0) spdlog::info("connecting works again: target={}", Quoted(display_name_));
   return &db->conn;
+}
+
+void Target::Disconnect(const std::string& dbname) {
+  if (auto it = databases_.find(dbname); it != databases_.end()) {
+    it->second->conn.Close();
+    it->second->slot.reset();
+  }
+}
+
+void Target::NoteConnectFailure(const std::string& dbname, const pg::Error& error, bool refused) {
+  std::lock_guard lock(state_mutex_);
+  if (refused && !refused_) refused_ = error;
+  // A refusal of the whole server is forgotten when any connection succeeds, one about a
+  // database when a connection to that database does.
+  const bool about_database = !refused && AboutDatabase(error, dbname);
+  if (logged_failures_.emplace(error.message, about_database ? dbname : "").second) {
+    spdlog::warn(
+        "cannot connect: target={} database={} error={} (logged once until a connection "
+        "succeeds{})",
+        Quoted(display_name_), Quoted(dbname.empty() ? "-" : dbname), Quoted(error.message),
+        refused ? "; no more attempts in this scrape" : "");
+  }
+}
+
+void Target::CheckPrivileges(pg::Connection& conn, Clock::time_point deadline) {
+  check_privileges_ = false;
+  auto outcome = conn.Exec(kPrivilegesSql, deadline);
+  if (!outcome.ok() || outcome.rows->rows() != 1) return;  // not worth failing a scrape over
+  const pg::Rows& row = *outcome.rows;
+  std::string warning;
+  const std::string role(row.Get(0, 0));
+  if (row.Get(0, 1) == "t") {
+    warning = fmt::format(
+        "role {} is a superuser: a collector can do anything, even past pgtally's checks; "
+        "connect as a role with only pg_monitor (CREATE ROLE ... LOGIN IN ROLE pg_monitor)",
+        role);
+  } else {
+    std::vector<std::string> extra;
+    const char* attributes[] = {"CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS"};
+    for (int i = 0; i < 4; ++i) {
+      if (row.Get(0, 2 + i) == "t")
+        extra.push_back(fmt::format("ALTER ROLE {} NO{}", role, attributes[i]));
+    }
+    std::string_view roles = row.Get(0, 6);
+    while (!roles.empty()) {
+      const auto comma = roles.find(',');
+      extra.push_back(fmt::format("REVOKE {} FROM {}", roles.substr(0, comma), role));
+      roles.remove_prefix(comma == std::string_view::npos ? roles.size() : comma + 1);
+    }
+    if (!extra.empty()) {
+      warning = fmt::format("role {} may do more than monitoring needs; drop it with: {}", role,
+                            fmt::join(extra, "; "));
+    }
+  }
+  if (warning != privilege_warning_ && !warning.empty()) {
+    spdlog::warn("connected with more privileges than monitoring needs: target={} advice={}",
+                 Quoted(display_name_), Quoted(warning));
+  }
+  privilege_warning_ = std::move(warning);
 }
 
 std::optional<std::vector<std::string>> Target::ListDatabases(pg::Connection& conn,
@@ -304,6 +421,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     cache_.erase(cache_key);
   }
 
+  bool connect_failed = false;
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     // Where the server found the problem, as a place in the collector file, when it said.
     const std::string at = error.kind == pg::Error::Kind::kSql && error.position > 0
@@ -327,13 +445,18 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
-    LogFailure(spec, datname_label, error, at);
+    // Connection failures are logged by cause as they happen (NoteConnectFailure), not once
+    // for every collector of every database.
+    if (!connect_failed) LogFailure(spec, datname_label, error, at);
     return fragment;
   };
 
   std::optional<pg::Error> connect_error;
   pg::Connection* conn = Connect(dbname, deadline, connect_error);
-  if (!conn) return fail(ErrorClass::kConnection, *connect_error);
+  if (!conn) {
+    connect_failed = true;
+    return fail(ErrorClass::kConnection, *connect_error);
+  }
 
   const auto budget = std::chrono::duration_cast<Millis>(deadline - Clock::now()) - kClientGrace;
   if (budget < kMinQueryBudget) {
@@ -404,36 +527,104 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   return fragment;
 }
 
-TargetScrape Target::Scrape(Clock::time_point deadline) {
-  deadline = interrupt_->Cap(deadline);
-  TargetScrape scrape;
-  scrape.type = type_;
-  const bool bouncer = type_ == TargetType::kPgBouncer;
-  const std::string_view probe_sql = bouncer ? kPgBouncerProbeSql : kProbeSql;
-  const auto probe_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
-  std::optional<pg::Error> error;
+std::vector<std::vector<Target::Fragment>> Target::RunOnDatabases(
+    const std::vector<std::string>& databases, const std::string& own_database,
+    const std::vector<const CollectorSpec*>& specs, int server_version,
+    const ScrapeDeadline& deadline) {
+  const auto key = [&](const std::string& db) { return db == own_database ? "" : db; };
+  for (const auto& db : databases) {
+    // Created here so that the workers only look entries up (see Connect).
+    auto& entry = databases_[key(db)];
+    if (!entry) {
+      entry = std::make_unique<Database>(
+          pg::ConnectOptions{options_.dsn, key(db), options_.connect_timeout, interrupt_});
+    }
+  }
+  // Within the connection budget the DSN's connection and one per database stay open from
+  // scrape to scrape. Beyond it, the databases are visited in turn over budget - 1
+  // connections, each closed when its database is done.
+  const int budget = options_.connection_limit ? options_.connection_limit->max()
+                                               : std::numeric_limits<int>::max();
+  const auto others = static_cast<std::size_t>(std::count_if(
+      databases.begin(), databases.end(), [&](const auto& db) { return !key(db).empty(); }));
+  const bool keep_open = others < static_cast<std::size_t>(budget);
+  if (!keep_open) {
+    for (auto& [name, entry] : databases_) {
+      if (!name.empty()) Disconnect(name);
+    }
+  }
+  std::vector<std::vector<Fragment>> by_database(databases.size());
+  std::atomic<std::size_t> next{0};
+  const auto work = [&] {
+    for (std::size_t d; (d = next++) < databases.size();) {
+      const std::string& db = databases[d];
+      for (const CollectorSpec* spec : specs) {
+        by_database[d].push_back(Run(*spec, *spec->QueryFor(server_version), key(db), db,
+                                     interrupt_->Cap(deadline.get())));
+      }
+      if (!keep_open && !key(db).empty()) Disconnect(db);
+    }
+  };
+  const std::size_t workers =
+      std::min<std::size_t>({static_cast<std::size_t>(std::max(options_.database_parallelism, 1)),
+                             databases.size(), static_cast<std::size_t>(std::max(budget - 1, 1))});
+  std::vector<std::jthread> pool;
+  for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  pool.clear();  // joins
+  return by_database;
+}
+
+std::optional<pg::QueryOutcome> Target::Probe(Clock::time_point deadline,
+                                              std::optional<pg::Error>& error) {
+  const std::string_view probe_sql =
+      type_ == TargetType::kPgBouncer ? kPgBouncerProbeSql : kProbeSql;
   std::optional<pg::QueryOutcome> probe;
   if (pg::Connection* conn = Connect("", deadline, error)) {
-    probe = conn->Exec(probe_sql, probe_deadline);
+    probe = conn->Exec(probe_sql, deadline);
     // A connection that broke since the last scrape (say, the server restarted) only shows it
     // now: try a fresh one at once rather than report the server down for a whole scrape.
     if (!probe->ok() && probe->error.kind == pg::Error::Kind::kConnection) {
       probe.reset();
-      if ((conn = Connect("", deadline, error))) probe = conn->Exec(probe_sql, probe_deadline);
+      if ((conn = Connect("", deadline, error))) probe = conn->Exec(probe_sql, deadline);
     }
     if (probe && !probe->ok()) error = probe->error;
+    if (conn && probe && probe->ok() && check_privileges_ && type_ == TargetType::kPostgres) {
+      CheckPrivileges(*conn, deadline);
+    }
   }
-  if (!probe || !probe->ok()) {
+  if (probe && probe->ok()) return probe;
+  return std::nullopt;
+}
+
+TargetScrape Target::Scrape(const ScrapeDeadline& deadline) {
+  ++scrape_number_;
+  {
+    std::lock_guard lock(state_mutex_);
+    refused_.reset();
+  }
+  TargetScrape scrape;
+  scrape.type = type_;
+  const bool bouncer = type_ == TargetType::kPgBouncer;
+  const auto probe_deadline =
+      std::min(interrupt_->Cap(deadline.get()), Clock::now() + options_.connect_timeout);
+  std::optional<pg::Error> error;
+  const auto probe = Probe(probe_deadline, error);
+  if (!probe) {
     if (was_up_) {
       spdlog::warn("database down: target={} error={}", Quoted(display_name_),
                    Quoted(error ? error->message : ""));
     }
     was_up_ = false;
     scrape.error = error ? error->message : "";
+    if (const auto& main = databases_[""]; main && Clock::now() < main->retry_after) {
+      scrape.backing_off_until = main->retry_after;
+    }
     return scrape;
   }
   if (!was_up_) spdlog::info("database up: target={}", Quoted(display_name_));
   was_up_ = scrape.up = true;
+  scrape.privilege_warning = privilege_warning_;
   const std::string version_text(probe->rows->rows() > 0 ? probe->rows->Get(0, 0) : "");
   const int server_version =
       bouncer ? PgBouncerVersionNum(version_text) : std::atoi(version_text.c_str());
@@ -458,9 +649,8 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
           ? Databases(probe_deadline)
           : kNoDatabases;
 
-  // Server collectors run in order on the DSN's connection. Database collectors then run on
-  // every database, each database on its own connection, several databases at once: a pool of
-  // database_parallelism workers takes the databases in turn and runs the collectors in order.
+  // Server collectors run in order on the DSN's connection; database collectors then run on
+  // every database (RunOnDatabases).
   std::vector<std::size_t> per_database;  // indexes of the database collectors that apply
   std::vector<std::vector<Fragment>> fragments(collectors_->size());
   const auto& specs = *collectors_;
@@ -469,37 +659,15 @@ TargetScrape Target::Scrape(Clock::time_point deadline) {
     if (specs[i].scope == Scope::kDatabase) {
       per_database.push_back(i);
     } else {
-      fragments[i].push_back(
-          Run(specs[i], *specs[i].QueryFor(server_version), "", "", interrupt_->Cap(deadline)));
+      fragments[i].push_back(Run(specs[i], *specs[i].QueryFor(server_version), "", "",
+                                 interrupt_->Cap(deadline.get())));
     }
   }
   if (!per_database.empty() && !databases.empty()) {
-    for (const auto& db : databases) {
-      // Created here so that the workers only look entries up (see Connect).
-      auto& entry = databases_[db == own_database ? "" : db];
-      if (!entry) {
-        entry = std::make_unique<Database>(pg::ConnectOptions{
-            options_.dsn, db == own_database ? "" : db, options_.connect_timeout, interrupt_});
-      }
-    }
-    std::vector<std::vector<Fragment>> by_database(databases.size());
-    std::atomic<std::size_t> next{0};
-    const auto work = [&] {
-      for (std::size_t d; (d = next++) < databases.size();) {
-        const std::string& db = databases[d];
-        for (const std::size_t i : per_database) {
-          by_database[d].push_back(Run(specs[i], *specs[i].QueryFor(server_version),
-                                       db == own_database ? "" : db, db,
-                                       interrupt_->Cap(deadline)));
-        }
-      }
-    };
-    const std::size_t workers =
-        std::min<std::size_t>(std::max(options_.database_parallelism, 1), databases.size());
-    std::vector<std::jthread> pool;
-    for (std::size_t w = 1; w < workers; ++w) pool.emplace_back(work);
-    work();
-    pool.clear();  // joins
+    std::vector<const CollectorSpec*> database_specs;
+    for (const std::size_t i : per_database) database_specs.push_back(&specs[i]);
+    auto by_database =
+        RunOnDatabases(databases, own_database, database_specs, server_version, deadline);
     for (auto& runs : by_database) {
       for (std::size_t k = 0; k < per_database.size(); ++k) {
         fragments[per_database[k]].push_back(std::move(runs[k]));

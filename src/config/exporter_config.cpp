@@ -147,9 +147,12 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     Assign(reader.GetString(s, "include", "databases"), config.include_databases);
     Assign(reader.GetString(s, "exclude", "databases"), config.exclude_databases);
   }
-  if (auto s = Section(reader, *root, "connection", {"connect_timeout", "password_file"});
+  if (auto s = Section(reader, *root, "connection",
+                       {"connect_timeout", "password_file", "max_connections"});
       s.IsDefined()) {
     Assign(reader.GetDuration(s, "connect_timeout", "connection"), config.connect_timeout);
+    Assign(reader.GetIntBetween(s, "max_connections", "connection", 1, 10000),
+           config.max_connections);
     if (auto file = reader.GetString(s, "password_file", "connection")) {
       config.password_file = resolve(*file);
     }

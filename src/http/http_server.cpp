@@ -4,6 +4,7 @@
 #include <fmt/chrono.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "http/tls.h"
+#include "pgtally/config/duration.h"
 #include "pgtally/http/basic_auth.h"
 #include "pgtally/http/collectors_page.h"
 #include "pgtally/http/gzip.h"
@@ -177,6 +179,19 @@ Millis RequestBudget(mg_connection* conn, Millis default_timeout) {
   return ScrapeBudget(mg_get_header(conn, "X-Prometheus-Scrape-Timeout-Seconds"), default_timeout);
 }
 
+// The scrape's exposition, or 503 when it did not finish within the request's budget.
+void SendScrape(mg_connection* conn, const ScrapeOutput* output, Millis budget, bool head) {
+  if (!output) {
+    Respond(conn, 503, kTextType,
+            fmt::format("the scrape did not finish within this request's budget of {}; it goes "
+                        "on for requests with a longer timeout\n",
+                        FormatDuration(budget)),
+            head);
+    return;
+  }
+  SendExposition(conn, *output, head);
+}
+
 class MetricsHandler final : public Handler {
  public:
   MetricsHandler(Exporter& exporter, Millis default_timeout)
@@ -184,7 +199,8 @@ class MetricsHandler final : public Handler {
 
  private:
   void Serve(mg_connection* conn, bool head) override {
-    SendExposition(conn, *exporter_.Scrape(RequestBudget(conn, default_timeout_)), head);
+    const Millis budget = RequestBudget(conn, default_timeout_);
+    SendScrape(conn, exporter_.Scrape(budget).get(), budget, head);
   }
 
   Exporter& exporter_;
@@ -210,13 +226,13 @@ class ProbeHandler final : public Handler {
       Respond(conn, 400, kTextType, "a parameter is longer than 1023 bytes\n", head);
       return;
     }
-    const auto outcome =
-        probes_->Probe(*target, *auth_module, RequestBudget(conn, default_timeout_));
+    const Millis budget = RequestBudget(conn, default_timeout_);
+    const auto outcome = probes_->Probe(*target, *auth_module, budget);
     if (outcome.status != 200) {
       Respond(conn, outcome.status, kTextType, outcome.error + "\n", head);
       return;
     }
-    SendExposition(conn, *outcome.output, head);
+    SendScrape(conn, outcome.output.get(), budget, head);
   }
 
   ProbePool* probes_;
@@ -243,6 +259,15 @@ class ReadyHandler final : public Handler {
       body += fmt::format("database: {} (last scrape {:%Y-%m-%dT%H:%M:%S}Z)\n",
                           last->up ? "reachable" : "unreachable",
                           fmt::gmtime(std::chrono::system_clock::to_time_t(last->finished)));
+      if (last->backing_off_until) {
+        body += fmt::format(
+            "connecting: backing off after a connection attempt timed out; next attempt after "
+            "{:%Y-%m-%dT%H:%M:%S}Z\n",
+            fmt::gmtime(std::chrono::system_clock::to_time_t(*last->backing_off_until)));
+      }
+      if (!last->privilege_warning.empty()) {
+        body += fmt::format("warning: {}\n", last->privilege_warning);
+      }
     } else {
       body += "database: unknown (no scrape yet)\n";
     }
@@ -344,7 +369,10 @@ Millis ScrapeBudget(const char* timeout_header, Millis default_timeout) {
   if (seconds == 0) return default_timeout;
   // Answer a little before the scraper gives up, so it gets pg_up and the self-metrics at least.
   const auto timeout = Millis(static_cast<Millis::rep>(std::min(seconds, 86400.0) * 1000));
-  return timeout - std::min(Millis(500), timeout / 10);
+  // Any client may say anything here, and a scrape is shared: a tiny budget would time out the
+  // connections others use, a huge one would hold queries open for hours.
+  return std::clamp(timeout - std::min(Millis(500), timeout / 10), kMinScrapeBudget,
+                    std::max(kMaxScrapeBudget, default_timeout));
 }
 
 // During the server's start, the TLS settings its external_ssl_ctx callback reads.

@@ -78,7 +78,9 @@ class Probe : public ::testing::Test {
                "    options:\n      sslmode: disable\n"
                "probe:\n" +
                    (probe_settings.empty() ? "  idle_timeout: 5m\n" : probe_settings) +
-                   "collectors:\n  builtin: false\n  paths: [collectors]\n");
+                   "collectors:\n  builtin: false\n  paths: [collectors]\n"
+                   // Room for three targets of two databases each, and /metrics.
+                   "connection:\n  max_connections: 10\n");
     process_ = std::make_unique<Process>(
         std::vector<std::string>{kBinary, "--web.listen-address=127.0.0.1:0", "--config",
                                  dir_ / "pgtally.yaml"},
@@ -136,7 +138,8 @@ TEST_F(Probe, ScrapesEachServerWithTheAuthModulesCredentials) {
   const auto metrics = HttpGet(url_ + "/metrics").body;
   EXPECT_EQ(SampleValue(metrics, "probe_port_v"), first_->port());
   EXPECT_EQ(SampleValue(metrics, "pgtally_probe_targets"), 3);
-  EXPECT_EQ(SampleValue(metrics, "pgtally_probe_connections_max"), 50);
+  // probe.max_connections (50) within the budget, less the connection kept for /metrics.
+  EXPECT_EQ(SampleValue(metrics, "pgtally_probe_connections_max"), 9);
 }
 
 TEST_F(Probe, RejectsBadRequestsWithTheReason) {

@@ -28,7 +28,12 @@ std::unique_ptr<Exporter> MakeExporter(const std::string& dsn, std::string_view 
 }
 
 std::string ScrapeBody(Exporter& exporter, Millis budget) {
-  return exporter.Scrape(budget)->Text();
+  const auto output = exporter.Scrape(budget);
+  if (!output) {
+    ADD_FAILURE() << "the scrape did not finish within " << budget.count() << " ms";
+    return "";
+  }
+  return output->Text();
 }
 
 }  // namespace pgtally::testing

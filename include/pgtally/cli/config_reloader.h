@@ -40,6 +40,7 @@ class ConfigReloader {
   WebConfig running_web_;
   Exporter& exporter_;
   ProbePool& probes_;
+  std::shared_ptr<ConnectionLimit> connection_budget_;  // the process's, kept across reloads
   std::function<void(const std::map<std::string, std::string>&)> apply_users_;
   std::string digest_;  // of the files at the last load or attempt
 };

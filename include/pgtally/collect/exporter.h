@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pgtally/collect/self_metrics.h"
@@ -54,6 +55,9 @@ class Exporter {
  public:
   // `reloads`: whether its output reports config reloads (not for the targets of /probe).
   Exporter(TargetOptions target, std::vector<CollectorSpec> collectors, bool reloads = true);
+  ~Exporter();
+  Exporter(const Exporter&) = delete;
+  Exporter& operator=(const Exporter&) = delete;
 
   // More of pgtally's own metrics for every scrape's output, e.g. the /probe pool's. Set before
   // the first scrape; called during scrapes, so it must be thread-safe.
@@ -61,7 +65,10 @@ class Exporter {
     extra_metrics_ = std::move(source);
   }
 
-  // Scrapes within `budget` (or joins the scrape in progress). Never throws.
+  // Scrapes within `budget` (or joins the scrape in progress, which then runs until the later of
+  // its deadline and this one's). Returns null when the scrape has not finished by the end of
+  // `budget`: a request never waits longer than it said, and what it said neither shortens the
+  // scrape for the others nor closes anything. Never throws.
   std::shared_ptr<const ScrapeOutput> Scrape(Millis budget);
 
   // Replaces the target and the collectors from the next scrape on; a scrape in progress ends
@@ -78,6 +85,9 @@ class Exporter {
   struct Status {
     bool up = false;
     std::chrono::system_clock::time_point finished;
+    // When the database is not up because pgtally waits before connecting again: until when.
+    std::optional<std::chrono::system_clock::time_point> backing_off_until;
+    std::string privilege_warning;  // see TargetScrape::privilege_warning
   };
   std::optional<Status> last() const;
   std::string target_name() const;
@@ -94,7 +104,9 @@ class Exporter {
   CollectorsView collectors() const;
 
  private:
-  std::shared_ptr<const ScrapeOutput> RunScrape(Millis budget);
+  // Starts a scrape on a thread of its own, with mutex_ held by `lock`.
+  void StartScrape(pg::Clock::time_point deadline, std::unique_lock<std::mutex>& lock);
+  std::shared_ptr<const ScrapeOutput> RunScrape(const ScrapeDeadline& deadline);
   // Served when a scrape fails in a way it should not: "up" is 0, and the exporter keeps running.
   std::string FallbackBody() const;
 
@@ -110,6 +122,8 @@ class Exporter {
   std::shared_ptr<const std::vector<CollectorSpec>> collectors_;  // the last reload's
   std::shared_ptr<const CollectorsReport> last_report_;
   std::shared_future<std::shared_ptr<const ScrapeOutput>> in_flight_;  // valid while one runs
+  std::shared_ptr<ScrapeDeadline> in_flight_deadline_;                 // the running one's
+  std::thread scrape_thread_;  // the last scrape's, joined before the next starts
   std::optional<Status> last_;
 };
 

@@ -39,6 +39,8 @@ struct ProbeOptions {
   std::map<std::string, AuthModule> auth_modules;
   Millis idle_timeout{300000};
   int max_connections = 50;
+  // The process's connection budget, which /probe's connections come out of as well. Null: none.
+  std::shared_ptr<ConnectionLimit> budget;
   std::optional<std::regex> allowed_targets;  // matches ProbeAddress::HostPort() whole
   TargetOptions defaults;  // timeouts and database scope for every target; dsn unused
 };

@@ -2,6 +2,8 @@
 
 #include <prometheus/metric_family.h>
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,32 +22,62 @@
 
 namespace pgtally {
 
-// A bound on the database connections that several targets hold together. Thread-safe.
+// A bound on the database connections that several targets hold together, named after the
+// setting that sets it. A limit with a parent also takes one of the parent's for each of its own,
+// so /probe's share and /metrics together stay within the process's budget. Thread-safe.
 class ConnectionLimit {
  public:
-  explicit ConnectionLimit(int max) : max_(max) {}
+  ConnectionLimit(int max, std::string setting, std::shared_ptr<ConnectionLimit> parent = nullptr)
+      : max_(max), setting_(std::move(setting)), parent_(std::move(parent)) {}
 
-  // Takes one of the connections, or returns false when all are taken.
-  bool TryAcquire() {
+  // Takes one of the connections. Returns null when it did, else the limit that is exhausted
+  // (this one or an ancestor), for the error message.
+  const ConnectionLimit* TryAcquire() {
     std::lock_guard lock(mutex_);
-    if (in_use_ >= max_) return false;
+    if (in_use_ >= max_) return this;
+    if (parent_) {
+      if (const auto* exhausted = parent_->TryAcquire()) return exhausted;
+    }
     ++in_use_;
-    return true;
+    return nullptr;
   }
   void Release() {
     std::lock_guard lock(mutex_);
     --in_use_;
+    if (parent_) parent_->Release();
   }
   int in_use() const {
     std::lock_guard lock(mutex_);
     return in_use_;
   }
   int max() const { return max_; }
+  const std::string& setting() const { return setting_; }
 
  private:
   const int max_;
+  const std::string setting_;
+  const std::shared_ptr<ConnectionLimit> parent_;
   mutable std::mutex mutex_;
   int in_use_ = 0;
+};
+
+// When a scrape must end. Requests that join a scrape in progress may push it later (never
+// earlier), so the scrape runs to the longest budget among them. Thread-safe.
+class ScrapeDeadline {
+ public:
+  explicit ScrapeDeadline(pg::Clock::time_point at) : at_(at.time_since_epoch().count()) {}
+  void ExtendTo(pg::Clock::time_point at) {
+    auto current = at_.load();
+    const auto wanted = at.time_since_epoch().count();
+    while (current < wanted && !at_.compare_exchange_weak(current, wanted)) {
+    }
+  }
+  pg::Clock::time_point get() const {
+    return pg::Clock::time_point(pg::Clock::duration(at_.load()));
+  }
+
+ private:
+  std::atomic<pg::Clock::rep> at_;
 };
 
 struct TargetOptions {
@@ -63,7 +95,8 @@ struct TargetOptions {
   // How many databases scope: database collectors run on at once, each on its own connection.
   int database_parallelism = 4;
   // Shared with other targets: each connection this target opens takes one until it is closed.
-  // Null: no bound.
+  // When the databases to visit do not all fit, they are visited in turn over fewer connections,
+  // each closed when its database is done. Null: no bound.
   std::shared_ptr<ConnectionLimit> connection_limit;
 };
 
@@ -98,6 +131,12 @@ struct TargetScrape {
   std::vector<FamilyText> families;  // the collectors' metrics
   std::vector<CollectorReport> reports;
   std::string error;  // why the target is down, when it is
+  // Set when the last connection attempt timed out and the target waits before the next one:
+  // until when. pg_up is then 0 without an attempt (see Target::Connect).
+  std::optional<pg::Clock::time_point> backing_off_until;
+  // The role has more than monitoring needs (superuser, or grants beyond pg_monitor): what, and
+  // how to drop it. Empty when the role is fine or was not checked (PgBouncer).
+  std::string privilege_warning;
 };
 
 // What the DSN points at: PgBouncer's admin console when it says dbname=pgbouncer, else PostgreSQL.
@@ -121,8 +160,9 @@ class Target {
   Target(const Target&) = delete;
   Target& operator=(const Target&) = delete;
 
-  // Runs every applicable collector. Never throws; pg_up comes from this scrape alone.
-  TargetScrape Scrape(pg::Clock::time_point deadline);
+  // Runs every applicable collector. Never throws; pg_up comes from this scrape alone. Each
+  // step reads the deadline anew, so a later request that extends it gives the rest more time.
+  TargetScrape Scrape(const ScrapeDeadline& deadline);
 
   // The DSN with its password masked, for logs and pages.
   const std::string& display_name() const { return display_name_; }
@@ -137,9 +177,20 @@ class Target {
   struct CacheEntry;
   struct Fragment;
 
-  // The connection to `dbname` ("" is the DSN's own), connecting if needed and allowed by backoff.
+  // The connection to `dbname` ("" is the DSN's own), connecting if needed: at most one attempt
+  // per database per scrape, none while backing off after a timeout, none after the server
+  // refused a connection for all databases in this scrape, none beyond the connection budget.
   pg::Connection* Connect(const std::string& dbname, pg::Clock::time_point deadline,
                           std::optional<pg::Error>& error);
+  // Closes the database's connection and gives its place in the budget back.
+  void Disconnect(const std::string& dbname);
+  // Logs a failed connection attempt once per cause (not per database per scrape) until a
+  // connection succeeds again. `refused`: the server refused it whatever the database, so this
+  // scrape makes no more attempts.
+  void NoteConnectFailure(const std::string& dbname, const pg::Error& error, bool refused);
+  // What the role may do beyond monitoring, logged when it changes (see
+  // TargetScrape::privilege_warning).
+  void CheckPrivileges(pg::Connection& conn, pg::Clock::time_point deadline);
   // The password file's password, if there is a password file; nullopt with `error` set when it
   // cannot be read.
   std::optional<std::string> ReadPassword(std::optional<pg::Error>& error);
@@ -153,6 +204,18 @@ class Target {
   // Logs once when an optional collector becomes unavailable on a database, and when it is back.
   void NoteAvailability(const CollectorSpec& spec, const std::string& datname,
                         const pg::Error* error);
+  // Connects to the DSN's database and runs the probe query (version, recovery, database):
+  // its rows, or nullopt with `error` set.
+  std::optional<pg::QueryOutcome> Probe(pg::Clock::time_point deadline,
+                                        std::optional<pg::Error>& error);
+  // Runs the scope: database collectors `specs` on every database of `databases`, by
+  // database_parallelism workers within the connection budget: each database's fragments, in
+  // the order of `specs`.
+  std::vector<std::vector<Fragment>> RunOnDatabases(const std::vector<std::string>& databases,
+                                                    const std::string& own_database,
+                                                    const std::vector<const CollectorSpec*>& specs,
+                                                    int server_version,
+                                                    const ScrapeDeadline& deadline);
   // Runs (or serves from cache) one collector on one database.
   Fragment Run(const CollectorSpec& spec, const QueryVariant& query, const std::string& dbname,
                const std::string& datname_label, pg::Clock::time_point deadline);
@@ -178,7 +241,16 @@ class Target {
   // For logging state changes once, not on every scrape.
   bool was_up_ = true;
   std::optional<bool> was_in_recovery_;
-  std::string last_password_;  // to notice a rotated password file
+  std::string last_password_;        // to notice a rotated password file
+  std::uint64_t scrape_number_ = 0;  // to try each database at most once per scrape
+  // A refusal of this scrape that holds for every database (too many clients, authentication,
+  // network): no more attempts until the next scrape.
+  std::optional<pg::Error> refused_;
+  // Connection failures logged, by message: the database a failure is about, or "" for one about
+  // the server. Forgotten when a connection (to that database) succeeds.
+  std::map<std::string, std::string> logged_failures_;
+  bool check_privileges_ = false;  // the DSN's connection is new: check its role
+  std::string privilege_warning_;
 };
 
 }  // namespace pgtally

@@ -63,6 +63,9 @@ struct ExporterConfig {
   std::string probe_allowed_targets;  // empty: any
 
   Millis connect_timeout{5000};
+  // Database connections pgtally holds at once, over /metrics and /probe together; from the
+  // config file, at start-up only (see docs/security.md).
+  int max_connections = 5;
   Millis default_collector_timeout{10000};
   Millis lock_timeout{1000};
   Millis scrape_timeout{10000};  // when the scraper sends no X-Prometheus-Scrape-Timeout-Seconds

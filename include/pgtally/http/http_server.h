@@ -61,7 +61,13 @@ class HttpServer {
 // The CivetWeb form of a Prometheus-style listen address: ":9187" -> "9187".
 std::string CivetListeningPorts(const std::string& listen_address);
 
-// The scrape budget for a request: the scraper's timeout less a margin, else the default.
+// The bounds of a request's scrape budget, whatever its timeout header says (a longer default
+// timeout raises the upper one).
+inline constexpr Millis kMinScrapeBudget{1000};
+inline constexpr Millis kMaxScrapeBudget{120000};
+
+// The scrape budget for a request: the scraper's timeout less a margin, else the default;
+// within the bounds above.
 Millis ScrapeBudget(const char* timeout_header, Millis default_timeout);
 
 }  // namespace pgtally
