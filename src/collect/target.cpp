@@ -250,14 +250,16 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
   if (failure) {
     db->slot.reset();
     // Only a timeout the server caused backs off: one cut short by a scrape's own deadline says
-    // nothing about the server, and a refusal is cheap to ask again at the next scrape.
-    const bool server_slow = failure->kind == pg::Error::Kind::kTimeout &&
-                             attempt_deadline == now + options_.connect_timeout &&
-                             !interrupt_->triggered();
-    db->backoff = server_slow ? std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff) : Millis(0);
+    // nothing about the server (and is not logged as its failure), and a refusal is cheap to
+    // ask again at the next scrape.
+    const bool timeout = failure->kind == pg::Error::Kind::kTimeout;
+    const bool ours =
+        timeout && (attempt_deadline < now + options_.connect_timeout || interrupt_->triggered());
+    db->backoff =
+        timeout && !ours ? std::clamp(db->backoff * 2, kMinBackoff, kMaxBackoff) : Millis(0);
     db->retry_after = now + db->backoff;
     db->last_error = *failure;
-    NoteConnectFailure(dbname, *failure, !AboutDatabase(*failure, dbname));
+    if (!ours) NoteConnectFailure(dbname, *failure, !AboutDatabase(*failure, dbname));
     error = std::move(failure);
     return nullptr;
   }
@@ -421,7 +423,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     cache_.erase(cache_key);
   }
 
-  bool connect_failed = false;
+  bool logged_elsewhere = false;
   const auto fail = [&](ErrorClass error_class, const pg::Error& error) {
     // Where the server found the problem, as a place in the collector file, when it said.
     const std::string at = error.kind == pg::Error::Kind::kSql && error.position > 0
@@ -445,24 +447,32 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
       return fragment;
     }
     self_metrics_.CountError(spec.name, error_class);
-    // Connection failures are logged by cause as they happen (NoteConnectFailure), not once
-    // for every collector of every database.
-    if (!connect_failed) LogFailure(spec, datname_label, error, at);
+    // Connection failures are logged by cause as they happen (NoteConnectFailure), runs past
+    // the deadline at the end of the scrape: not once for every collector of every database.
+    if (!logged_elsewhere) LogFailure(spec, datname_label, error, at);
     return fragment;
   };
 
+  const auto time_left = [&] {
+    return std::chrono::duration_cast<Millis>(deadline - Clock::now()) - kClientGrace;
+  };
+  // Past the deadline every run left fails the same way: counted, and logged once per scrape.
+  const auto too_late = [&] {
+    ++runs_past_deadline_;
+    logged_elsewhere = true;
+    return fail(ErrorClass::kTimeout, {pg::Error::Kind::kTimeout, "",
+                                       "the scrape deadline passed before the collector ran"});
+  };
+  if (time_left() < kMinQueryBudget) return too_late();
   std::optional<pg::Error> connect_error;
   pg::Connection* conn = Connect(dbname, deadline, connect_error);
   if (!conn) {
-    connect_failed = true;
+    if (time_left() < kMinQueryBudget) return too_late();
+    logged_elsewhere = true;
     return fail(ErrorClass::kConnection, *connect_error);
   }
-
-  const auto budget = std::chrono::duration_cast<Millis>(deadline - Clock::now()) - kClientGrace;
-  if (budget < kMinQueryBudget) {
-    return fail(ErrorClass::kTimeout, {pg::Error::Kind::kTimeout, "",
-                                       "the scrape deadline passed before the collector ran"});
-  }
+  const auto budget = time_left();
+  if (budget < kMinQueryBudget) return too_late();
   const Millis statement_timeout =
       std::min(spec.timeout.value_or(options_.default_timeout), budget);
 
@@ -675,6 +685,12 @@ TargetScrape Target::Scrape(const ScrapeDeadline& deadline) {
     }
   }
 
+  if (const auto late = runs_past_deadline_.exchange(0); late > 0) {
+    spdlog::warn(
+        "scrape deadline passed before every collector ran: target={} runs_skipped={} (raise "
+        "the scraper's scrape_timeout, or set cache_ttl on slow collectors)",
+        Quoted(display_name_), late);
+  }
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const auto& spec = specs[i];
     CollectorReport report;

@@ -249,7 +249,8 @@ class Target {
   // Connection failures logged, by message: the database a failure is about, or "" for one about
   // the server. Forgotten when a connection (to that database) succeeds.
   std::map<std::string, std::string> logged_failures_;
-  bool check_privileges_ = false;  // the DSN's connection is new: check its role
+  bool check_privileges_ = false;                   // the DSN's connection is new: check its role
+  std::atomic<std::size_t> runs_past_deadline_{0};  // in this scrape, logged at its end
   std::string privilege_warning_;
 };
 
