@@ -155,7 +155,7 @@ Target::~Target() = default;
 std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error) {
   if (options_.password_file.empty()) return std::nullopt;
   pg::Error failure;
-  auto password = pg::ReadPasswordFile(options_.password_file, failure);
+  auto password = pg::ReadPasswordFile(options_.password_file, failure, options_.connect_timeout);
   if (!password) {
     error = std::move(failure);
     return std::nullopt;

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -180,8 +181,19 @@ class Connection {
   std::unordered_set<std::string> prepared_;  // statement names, for this conn_ only
 };
 
+// The largest password file read. Passwords are short, but cloud IAM tokens used as passwords
+// (RDS, Entra ID) run to a few KiB; a file any larger is a mistake, and reading it whole at every
+// connection (then SASLprep and SCRAM over all of it) cost minutes.
+inline constexpr std::size_t kMaxPasswordFileBytes = 16 * 1024;
+
 // The password stored in the file at `path`, without trailing line breaks (as echo or a
-// Kubernetes Secret may leave them). Nullopt, with `error` set, when it cannot be read or is empty.
-std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error);
+// Kubernetes Secret may leave them). Nullopt, with `error` set, when it cannot be read, is empty,
+// is not a regular file (a FIFO would block), is larger than kMaxPasswordFileBytes (refused from
+// its size, unread), or cannot be read within `timeout` (a hung network mount).
+//
+// A file whose identity, size and times are those of the last read of `path` is not read again:
+// its content is remembered. A changed (rotated, replaced) file is read afresh.
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error,
+                                            Millis timeout = Millis(2000));
 
 }  // namespace pgtally::pg
