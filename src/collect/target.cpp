@@ -386,6 +386,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   count(DropReason::kDuplicate, drops.duplicate);
   count(DropReason::kInvalidValue, drops.invalid_value);
   count(DropReason::kLimit, drops.limit);
+  count(DropReason::kTooLarge, drops.too_large);
   if (drops.limit) {
     self_metrics_.CountError(spec.name, ErrorClass::kLimit);
     spdlog::warn(
