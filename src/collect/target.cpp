@@ -34,6 +34,20 @@ constexpr Millis kClientGrace{500};
 constexpr Millis kMinQueryBudget{50};
 // A report keeps this much of an error message: the page needs the gist, not a whole DETAIL.
 constexpr std::size_t kMaxReportedError = 1024;
+// The bytes of rows one collector run may receive (cells' text, as the server sent it). Past
+// it the result is abandoned, which closes the connection: the server stops sending and libpq's
+// input buffer, grown to the largest row, is freed. 32 MiB is three times a max_series result
+// (10,000 rows) of 1 KiB rows.
+constexpr std::size_t kMaxResultBytes = 32 << 20;
+// A row this large grew libpq's input buffer, which it never shrinks: the connection is closed
+// after the collector so that the memory is not held until the next reconnect.
+constexpr std::size_t kLargeRowBytes = 1 << 20;
+
+std::size_t RowBytes(const pg::Rows& row) {
+  std::size_t bytes = 0;
+  for (int column = 0; column < row.columns(); ++column) bytes += row.Get(0, column).size();
+  return bytes;
+}
 
 class RowsTable final : public Table {
  public:
@@ -351,7 +365,16 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   if (!spec.target_label.empty()) extra_labels.push_back({spec.target_label, server_address_});
   bool first_row = true;
   std::optional<std::string> mapping_error;
+  std::size_t received = 0;
+  std::size_t largest_row = 0;
   const pg::RowSink sink = [&](const pg::Rows& row) {
+    const std::size_t bytes = RowBytes(row);
+    received += bytes;
+    largest_row = std::max(largest_row, bytes);
+    if (received > kMaxResultBytes) {
+      conn->Abandon();
+      return;
+    }
     ++fragment.rows;
     const RowsTable table(row);
     if (first_row) {
@@ -366,6 +389,14 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     if (!mapping_error) builder.AddRow(table, 0);
   };
   auto outcome = Query(*conn, spec, query, statement_timeout, sink);
+  if (largest_row >= kLargeRowBytes) conn->Close();
+  if (received > kMaxResultBytes) {
+    return fail(ErrorClass::kLimit,
+                {pg::Error::Kind::kConnection, "",
+                 fmt::format("the result passed {} MiB; pgtally stopped reading it and closed "
+                             "the connection",
+                             kMaxResultBytes >> 20)});
+  }
   if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
   if (spec.optional) NoteAvailability(spec, datname_label, nullptr);
   // With no rows the columns are still checked, on the empty result.

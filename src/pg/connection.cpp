@@ -275,6 +275,10 @@ QueryOutcome Connection::Await(Clock::time_point deadline, const RowSink* sink) 
     if (status == PGRES_SINGLE_TUPLE) {
       // Each row is freed as soon as the sink has seen it.
       if (!first_error) (*sink)(Rows(std::move(result)));
+      if (abandon_) {
+        abandon_ = false;
+        return {std::nullopt, Fail(Error::Kind::kConnection, "the result was abandoned")};
+      }
     } else if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
       last = std::move(result);
     } else if (!first_error) {

@@ -158,6 +158,11 @@ class Connection {
   // server infers, as when the statement is prepared for a scrape. Two round trips.
   QueryOutcome Describe(std::string_view sql, Clock::time_point deadline);
 
+  // For a RowSink: stop reading the statement's result. Once the sink returns, the connection
+  // is closed (the server stops sending at its next write; libpq's input buffer is freed) and
+  // the statement fails with kConnection.
+  void Abandon() { abandon_ = true; }
+
   const ConnectOptions& options() const { return options_; }
 
  private:
@@ -179,6 +184,7 @@ class Connection {
   ConnectOptions options_;
   ConnPtr conn_;
   std::unordered_set<std::string> prepared_;  // statement names, for this conn_ only
+  bool abandon_ = false;                      // set by Abandon, for Await
 };
 
 // The largest password file read. Passwords are short, but cloud IAM tokens used as passwords
