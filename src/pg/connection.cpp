@@ -216,6 +216,14 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline,
     keys.push_back("password");
     values.push_back(password->c_str());
   }
+  // libpq would look host names up inside PQconnectPoll, with no deadline.
+  HostResolver& resolver = options_.resolver ? *options_.resolver : HostResolver::System();
+  const auto resolved = resolver.Resolve(options_.dsn, deadline);
+  if (resolved.error) return Fail(Error::Kind::kConnection, *resolved.error);
+  for (const auto& [key, value] : resolved.parameters) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
 

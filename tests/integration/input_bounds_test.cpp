@@ -114,5 +114,26 @@ TEST(InputBounds, AResultPastTheByteBoundFailsTheCollectorWithClassLimit) {
   EXPECT_EQ(SampleValue(HttpGet(pgtally.url() + "/metrics").body, "pg_up"), 1);
 }
 
+// Host names are looked up by pgtally, within the connection's deadline, and handed to libpq as
+// hostaddr (unit/host_resolver_test.cpp covers a lookup that hangs): a name that resolves, in a
+// key=value string, in a URI and in a list after a Unix socket that has no server, still works.
+TEST(InputBounds, HostNamesStillConnect) {
+  TempDir dir;
+  const auto file = dir.Write(
+      "fine.yaml", "version: 1\ncollectors:\n" + Collector("fine", "SELECT 'a' AS doc, 1 AS v", "doc"));
+  const std::string port = std::to_string(SharedPgServer().port());
+  for (const std::string& dsn :
+       {"host=localhost port=" + port + " dbname=postgres user=postgres",
+        "postgresql://postgres@localhost:" + port + "/postgres",
+        "host=" + dir.path() + ",localhost port=" + port + " dbname=postgres user=postgres"}) {
+    PgtallyProcess pgtally({"--no-collectors.builtin", "--collectors.path", file},
+                           {"DATA_SOURCE_NAME=" + dsn});
+    ASSERT_FALSE(pgtally.url().empty()) << pgtally.Stderr();
+    const auto body = HttpGet(pgtally.url() + "/metrics").body;
+    EXPECT_EQ(SampleValue(body, "pg_up"), 1) << dsn << "\n" << pgtally.Stderr();
+    EXPECT_EQ(SampleValue(body, "fine_v{doc=\"a\"}"), 1) << dsn;
+  }
+}
+
 }  // namespace
 }  // namespace pgtally::testing

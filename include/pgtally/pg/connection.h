@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pgtally/config/duration.h"
+#include "pgtally/pg/host_resolver.h"
 
 namespace pgtally::pg {
 
@@ -113,6 +114,8 @@ struct ConnectOptions {
   std::string dbname;  // empty: the DSN's database
   Millis connect_timeout{5000};
   std::shared_ptr<const Interrupt> interrupt;  // optional
+  // Looks host names up within the connect deadline; null: HostResolver::System().
+  HostResolver* resolver = nullptr;
 };
 
 // One libpq connection to one database. Every wait on the network has a deadline: connecting
