@@ -250,9 +250,10 @@ std::optional<std::string> ProbePool::LeastValuable(const std::string& host_port
 }
 
 void ProbePool::Admit(const std::string& key, Entry entry) {
-  const auto on_host = static_cast<int>(std::count_if(
-      targets_.begin(), targets_.end(),
-      [&](const auto& target) { return target.second.host_port == entry.host_port; }));
+  const auto on_host =
+      static_cast<int>(std::count_if(targets_.begin(), targets_.end(), [&](const auto& target) {
+        return target.second.host_port == entry.host_port;
+      }));
   std::optional<std::string> victim;
   std::string_view bound;
   if (on_host >= options_.max_targets_per_host) {
@@ -264,9 +265,10 @@ void ProbePool::Admit(const std::string& key, Entry entry) {
   }
   if (!bound.empty()) {
     if (!victim) {
-      spdlog::info("probe targets at their limit, all in use; not keeping the new one: limit={} "
-                   "target={}",
-                   bound, Quoted(entry.exporter->target_name()));
+      spdlog::info(
+          "probe targets at their limit, all in use; not keeping the new one: limit={} "
+          "target={}",
+          bound, Quoted(entry.exporter->target_name()));
       return;
     }
     spdlog::info("probe targets at their limit; closing the least valuable: limit={} target={}",

@@ -52,9 +52,8 @@ struct FileStamp {
         changed(st.st_ctim) {}
   bool operator==(const FileStamp& other) const {
     return device == other.device && inode == other.inode && size == other.size &&
-           modified.tv_sec == other.modified.tv_sec &&
-           modified.tv_nsec == other.modified.tv_nsec && changed.tv_sec == other.changed.tv_sec &&
-           changed.tv_nsec == other.changed.tv_nsec;
+           modified.tv_sec == other.modified.tv_sec && modified.tv_nsec == other.modified.tv_nsec &&
+           changed.tv_sec == other.changed.tv_sec && changed.tv_nsec == other.changed.tv_nsec;
   }
 };
 
@@ -86,8 +85,8 @@ PasswordRead Refused(std::string message) { return {"", std::move(message)}; }
 // Runs on a DeadlineCalls thread: may block as long as the file system does.
 PasswordRead ReadPasswordOnce(const std::string& path) {
   const auto failed = [&](const char* what) {
-    return Refused(fmt::format("cannot {} the password file {}: {}", what, path,
-                               std::strerror(errno)));
+    return Refused(
+        fmt::format("cannot {} the password file {}: {}", what, path, std::strerror(errno)));
   };
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return failed("read");
@@ -103,9 +102,10 @@ PasswordRead ReadPasswordOnce(const std::string& path) {
     return Refused(fmt::format("the password file {} is not a regular file", path));
   }
   if (static_cast<std::size_t>(st.st_size) > kMaxPasswordFileBytes) {
-    return Refused(fmt::format("the password file {} is {} bytes, more than the {} a password "
-                               "file may have",
-                               path, st.st_size, kMaxPasswordFileBytes));
+    return Refused(
+        fmt::format("the password file {} is {} bytes, more than the {} a password "
+                    "file may have",
+                    path, st.st_size, kMaxPasswordFileBytes));
   }
   // O_NONBLOCK: should the path have become a FIFO since stat(), open() does not wait.
   const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -131,9 +131,10 @@ PasswordRead ReadPasswordOnce(const std::string& path) {
   }
   close(fd);
   if (length > kMaxPasswordFileBytes) {
-    return Refused(fmt::format("the password file {} is more than the {} bytes a password file "
-                               "may have",
-                               path, kMaxPasswordFileBytes));
+    return Refused(
+        fmt::format("the password file {} is more than the {} bytes a password file "
+                    "may have",
+                    path, kMaxPasswordFileBytes));
   }
   text.resize(length);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -451,8 +452,7 @@ bool Connection::AwaitSync(Clock::time_point deadline) {
   }
 }
 
-std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error,
-                                            Millis timeout) {
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error, Millis timeout) {
   auto read = FileReads().Run<PasswordRead>([path] { return ReadPasswordOnce(path); },
                                             Clock::now() + timeout);
   const auto fail = [&](std::string message) {
@@ -461,13 +461,15 @@ std::optional<std::string> ReadPasswordFile(const std::string& path, Error& erro
   };
   switch (read.status) {
     case DeadlineCalls::Status::kLate:
-      return fail(fmt::format("the password file {} could not be read within {} ms (a hung "
-                              "network file system?)",
-                              path, timeout.count()));
+      return fail(
+          fmt::format("the password file {} could not be read within {} ms (a hung "
+                      "network file system?)",
+                      path, timeout.count()));
     case DeadlineCalls::Status::kBusy:
-      return fail(fmt::format("the password file {} cannot be read: {} earlier reads have not "
-                              "ended (a hung network file system?)",
-                              path, FileReads().outstanding()));
+      return fail(
+          fmt::format("the password file {} cannot be read: {} earlier reads have not "
+                      "ended (a hung network file system?)",
+                      path, FileReads().outstanding()));
     case DeadlineCalls::Status::kDone:
       break;
   }

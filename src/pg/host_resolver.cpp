@@ -45,15 +45,16 @@ std::map<std::string, std::string> WhereToConnect(const std::string& conninfo) {
   };
   // A string that is neither key=value nor a URI is a database name: nothing in it says where.
   if (conninfo.find('=') != std::string::npos || conninfo.starts_with("postgres")) {
-    std::unique_ptr<PQconninfoOption, Deleter> options(
-        PQconninfoParse(conninfo.c_str(), nullptr));
+    std::unique_ptr<PQconninfoOption, Deleter> options(PQconninfoParse(conninfo.c_str(), nullptr));
     if (!options) return {{"unparsable", "1"}};
     for (const auto* option = options.get(); option->keyword; ++option) {
       if (option->val && *option->val) found[option->keyword] = option->val;
     }
   }
-  for (const auto& [key, variable] : {std::pair{"host", "PGHOST"}, {"hostaddr", "PGHOSTADDR"},
-                                      {"port", "PGPORT"}, {"service", "PGSERVICE"}}) {
+  for (const auto& [key, variable] : {std::pair{"host", "PGHOST"},
+                                      {"hostaddr", "PGHOSTADDR"},
+                                      {"port", "PGPORT"},
+                                      {"service", "PGSERVICE"}}) {
     if (found.contains(key)) continue;
     if (const char* value = std::getenv(variable); value && *value) found[key] = value;
   }
@@ -148,8 +149,8 @@ ResolvedHosts HostResolver::Resolve(const std::string& conninfo,
           deadline);
       switch (lookup.status) {
         case DeadlineCalls::Status::kLate:
-          errors.push_back(
-              fmt::format("timed out resolving host name \"{}\" within the connect deadline", host));
+          errors.push_back(fmt::format(
+              "timed out resolving host name \"{}\" within the connect deadline", host));
           continue;
         case DeadlineCalls::Status::kBusy:
           errors.push_back(fmt::format(

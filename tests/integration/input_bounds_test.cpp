@@ -63,9 +63,9 @@ TEST(InputBounds, AHugeLabelValueCostsBoundedMemoryAndIsGivenBack) {
         SampleValue(body, "pgtally_collector_errors_total{class=\"limit\",collector=\"huge\"}"),
         scrape);
     EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"wide\"}"), 1);
-    EXPECT_EQ(SampleValue(body,
-                          "pgtally_samples_dropped_total{collector=\"wide\",reason=\"too_large\"}"),
-              scrape);
+    EXPECT_EQ(
+        SampleValue(body, "pgtally_samples_dropped_total{collector=\"wide\",reason=\"too_large\"}"),
+        scrape);
   }
   EXPECT_LT(body.size(), 64u * 1024);
   EXPECT_THAT(pgtally.Stderr(), HasSubstr("the result passed 32 MiB"));
@@ -85,22 +85,22 @@ TEST(InputBounds, AHugeLabelValueCostsBoundedMemoryAndIsGivenBack) {
 // Many rows adding up past the bound: reading stops at 32 MiB rather than at the end.
 TEST(InputBounds, AResultPastTheByteBoundFailsTheCollectorWithClassLimit) {
   TempDir dir;
-  const auto file = dir.Write(
-      "many.yaml",
-      "version: 1\ncollectors:\n" +
-          Collector("many",
-                    "SELECT g::text AS n, repeat('z', 1024 * 1024) AS pad, 1 AS v FROM "
-                    "generate_series(1, 200) g",
-                    "n") +
-          Collector("fine", "SELECT 'a' AS doc, 1 AS v", "doc"));
+  const auto file =
+      dir.Write("many.yaml",
+                "version: 1\ncollectors:\n" +
+                    Collector("many",
+                              "SELECT g::text AS n, repeat('z', 1024 * 1024) AS pad, 1 AS v FROM "
+                              "generate_series(1, 200) g",
+                              "n") +
+                    Collector("fine", "SELECT 'a' AS doc, 1 AS v", "doc"));
   PgtallyProcess pgtally(
       {"--no-collectors.builtin", "--collectors.path", file, "--scrape.timeout=60s"},
       {"DATA_SOURCE_NAME=" + SharedPgServer().Dsn()});
   ASSERT_FALSE(pgtally.url().empty()) << pgtally.Stderr();
   const auto body = HttpGet(pgtally.url() + "/metrics").body;
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"many\"}"), 0);
-  EXPECT_EQ(
-      SampleValue(body, "pgtally_collector_errors_total{class=\"limit\",collector=\"many\"}"), 1);
+  EXPECT_EQ(SampleValue(body, "pgtally_collector_errors_total{class=\"limit\",collector=\"many\"}"),
+            1);
   EXPECT_EQ(SampleValue(body, "fine_v{doc=\"a\"}"), 1);
   // The server was told to stop: no backend is left sending the rest.
   EXPECT_TRUE(Eventually(
@@ -119,8 +119,9 @@ TEST(InputBounds, AResultPastTheByteBoundFailsTheCollectorWithClassLimit) {
 // key=value string, in a URI and in a list after a Unix socket that has no server, still works.
 TEST(InputBounds, HostNamesStillConnect) {
   TempDir dir;
-  const auto file = dir.Write(
-      "fine.yaml", "version: 1\ncollectors:\n" + Collector("fine", "SELECT 'a' AS doc, 1 AS v", "doc"));
+  const auto file =
+      dir.Write("fine.yaml", "version: 1\ncollectors:\n" +
+                                 Collector("fine", "SELECT 'a' AS doc, 1 AS v", "doc"));
   const std::string port = std::to_string(SharedPgServer().port());
   for (const std::string& dsn :
        {"host=localhost port=" + port + " dbname=postgres user=postgres",

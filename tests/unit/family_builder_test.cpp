@@ -113,8 +113,7 @@ TEST(FamilyBuilder, OversizedLabelsDropTheRowAsTooLarge) {
   // Each value within its bound, but together past the series' bound (an extra label counts).
   FamilyBuilder together(kSpec);
   const std::string big(kMaxLabelValueBytes, 'v');
-  MemoryTable rows({"name", "kind", "size_kb", "reads", "ratio"},
-                   {{big, big, "1", "1", "1"}});
+  MemoryTable rows({"name", "kind", "size_kb", "reads", "ratio"}, {{big, big, "1", "1", "1"}});
   ASSERT_FALSE(together.Add(rows, {{"a", big}, {"b", big}, {"c", big}}).has_value());
   EXPECT_EQ(together.drops().too_large, 3u);
   EXPECT_EQ(together.series(), 0u);

@@ -79,10 +79,9 @@ TEST(HostResolver, NamesGetTheirAddressesBesideTheName) {
   ASSERT_FALSE(resolved.error);
   // Each address becomes a host entry of its own, in order, each with its host's port; the name
   // stays for TLS verification and .pgpass.
-  EXPECT_THAT(resolved.parameters,
-              ElementsAre(Pair("host", "db.internal,db.internal,other"),
-                          Pair("hostaddr", "10.0.0.7,10.0.0.8,::1"),
-                          Pair("port", "5433,5433,5434")));
+  EXPECT_THAT(resolved.parameters, ElementsAre(Pair("host", "db.internal,db.internal,other"),
+                                               Pair("hostaddr", "10.0.0.7,10.0.0.8,::1"),
+                                               Pair("port", "5433,5433,5434")));
 }
 
 TEST(HostResolver, UrisAreReadToo) {
@@ -91,19 +90,17 @@ TEST(HostResolver, UrisAreReadToo) {
   HostResolver resolver(dns.Function(), 4);
   const auto resolved =
       resolver.Resolve("postgresql://monitor@db.internal:6432/app", Clock::now() + 1s);
-  EXPECT_THAT(resolved.parameters,
-              ElementsAre(Pair("host", "db.internal"), Pair("hostaddr", "10.0.0.7"),
-                          Pair("port", "6432")));
+  EXPECT_THAT(resolved.parameters, ElementsAre(Pair("host", "db.internal"),
+                                               Pair("hostaddr", "10.0.0.7"), Pair("port", "6432")));
 }
 
 TEST(HostResolver, LiteralsSocketsAndGivenAddressesAreNotLookedUp) {
   FakeDns dns;
   dns.hang = 5s;
   HostResolver resolver(dns.Function(), 4);
-  for (const char* conninfo :
-       {"host=127.0.0.1", "host=::1 port=5432", "host=/var/run/postgresql",
-        "host=db.internal hostaddr=10.0.0.7", "dbname=postgres", "postgres",
-        "postgresql:///app?host=/tmp", "service=metrics"}) {
+  for (const char* conninfo : {"host=127.0.0.1", "host=::1 port=5432", "host=/var/run/postgresql",
+                               "host=db.internal hostaddr=10.0.0.7", "dbname=postgres", "postgres",
+                               "postgresql:///app?host=/tmp", "service=metrics"}) {
     const auto resolved = resolver.Resolve(conninfo, Clock::now() + 1s);
     EXPECT_FALSE(resolved.error) << conninfo;
     EXPECT_TRUE(resolved.parameters.empty()) << conninfo;
@@ -117,8 +114,8 @@ TEST(HostResolver, AHostThatDoesNotResolveIsLeftOutOfSeveral) {
   HostResolver resolver(dns.Function(), 4);
   const auto resolved = resolver.Resolve("host=bad,/tmp,good port=1,2,3", Clock::now() + 1s);
   ASSERT_FALSE(resolved.error);
-  EXPECT_THAT(resolved.parameters, ElementsAre(Pair("host", "/tmp,good"), Pair("hostaddr", ",10.0.0.9"),
-                                               Pair("port", "2,3")));
+  EXPECT_THAT(resolved.parameters, ElementsAre(Pair("host", "/tmp,good"),
+                                               Pair("hostaddr", ",10.0.0.9"), Pair("port", "2,3")));
   const auto none = resolver.Resolve("host=bad", Clock::now() + 1s);
   ASSERT_TRUE(none.error);
   EXPECT_THAT(*none.error, HasSubstr("no such host bad"));
@@ -145,7 +142,8 @@ TEST(HostResolver, TheSystemResolverFindsLocalhost) {
       HostResolver::System().Resolve("host=localhost port=5432", Clock::now() + 5s);
   ASSERT_FALSE(resolved.error) << *resolved.error;
   ASSERT_EQ(resolved.parameters.size(), 3u);
-  EXPECT_THAT(resolved.parameters[1].second, ::testing::AnyOf(HasSubstr("127.0.0.1"), HasSubstr("::1")));
+  EXPECT_THAT(resolved.parameters[1].second,
+              ::testing::AnyOf(HasSubstr("127.0.0.1"), HasSubstr("::1")));
 }
 
 }  // namespace
