@@ -36,9 +36,11 @@ constexpr Millis kMinQueryBudget{50};
 constexpr std::size_t kMaxReportedError = 1024;
 // The bytes of rows one collector run may receive (cells' text, as the server sent it). Past
 // it the result is abandoned, which closes the connection: the server stops sending and libpq's
-// input buffer, grown to the largest row, is freed. 32 MiB is three times a max_series result
+// input buffer, grown to the largest row, is freed. Rows stream, so memory does not depend on
+// it: it bounds how long a runaway result is read. 128 MiB is over twice a million rows of 50
+// bytes (which resilience_test streams down to max_series) and ten times a max_series result
 // (10,000 rows) of 1 KiB rows.
-constexpr std::size_t kMaxResultBytes = 32 << 20;
+constexpr std::size_t kMaxResultBytes = 128 << 20;
 // A row this large grew libpq's input buffer, which it never shrinks: the connection is closed
 // after the collector so that the memory is not held until the next reconnect.
 constexpr std::size_t kLargeRowBytes = 1 << 20;
