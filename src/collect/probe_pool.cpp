@@ -169,6 +169,7 @@ ProbePool::Outcome ProbePool::Probe(std::string_view target, std::string_view au
   std::string key;
   std::shared_ptr<Exporter> exporter;
   bool kept = false;
+  std::shared_ptr<ConnectionLimit> limit;  // tells, afterwards, whether the pool was reloaded
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return fail(503, "shutting down");
@@ -183,6 +184,7 @@ ProbePool::Outcome ProbePool::Probe(std::string_view target, std::string_view au
                                    name));
     }
     key = fmt::format("{}|{}", name, auth_module);
+    limit = limit_;
     if (const auto it = targets_.find(key); it != targets_.end()) {
       it->second.last_used = Clock::now();
       exporter = it->second.exporter;
@@ -206,7 +208,7 @@ ProbePool::Outcome ProbePool::Probe(std::string_view target, std::string_view au
       it->second.last_used = Clock::now();
       it->second.up = outcome.output->up;
     }
-  } else if (outcome.output->up && it == targets_.end() && !stopping_) {
+  } else if (outcome.output->up && it == targets_.end() && !stopping_ && limit == limit_) {
     Admit(key, Entry{exporter, address->HostPort(), Clock::now(), true});
   }
   return outcome;
