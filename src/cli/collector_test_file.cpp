@@ -245,7 +245,8 @@ CollectorTestResult RunCollectorTest(const CollectorSpec& spec, const CollectorT
   const auto& drops = builder.drops();
   for (const auto& [count, reason] : {std::pair{drops.duplicate, "duplicate"},
                                       {drops.invalid_value, "not a number"},
-                                      {drops.limit, "over max_series"}}) {
+                                      {drops.limit, "over max_series"},
+                                      {drops.too_large, "labels too large"}}) {
     if (count > 0) {
       result.dropped += fmt::format("{}{} {}", result.dropped.empty() ? "" : ", ", count, reason);
     }

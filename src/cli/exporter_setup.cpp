@@ -101,6 +101,7 @@ std::vector<std::string> LoadSetup(const Flags& flags, const Environment& enviro
   probe.auth_modules = config.auth_modules;
   probe.idle_timeout = config.probe_idle_timeout;
   probe.max_connections = config.probe_max_connections;
+  probe.max_targets_per_host = config.probe_max_targets_per_host;
   probe.allowed_targets =
       CompileFilter(config.probe_allowed_targets, "probe.allowed_targets", errors);
   probe.defaults = target;

@@ -50,6 +50,17 @@ std::optional<std::string> FamilyBuilder::Begin(
 void FamilyBuilder::AddRow(const Table& table, int row) {
   // The key is every label value joined by a byte that valid UTF-8 never contains.
   key_.clear();
+  // Measured before anything is copied: a row over the bounds costs nothing more.
+  std::size_t label_bytes = 0;
+  for (std::size_t i = 0; i < extra_labels_; ++i) label_bytes += labels_[i].value.size();
+  for (std::size_t i = 0; i < spec_.labels.size(); ++i) {
+    const std::size_t size = table.Get(row, label_columns_[i]).value_or("").size();
+    label_bytes += size;
+    if (size > kMaxLabelValueBytes || label_bytes > kMaxSeriesLabelBytes) {
+      drops_.too_large += spec_.values.size();
+      return;
+    }
+  }
   for (std::size_t i = 0; i < spec_.labels.size(); ++i) {
     labels_[extra_labels_ + i].value = SanitizeUtf8(table.Get(row, label_columns_[i]).value_or(""));
   }

@@ -113,12 +113,18 @@ std::optional<ProbeAddress> ParseProbeAddress(std::string_view text, std::string
   return address;
 }
 
+std::string ProbeDatabase(const ProbeAddress& address, const AuthModule& module) {
+  if (!address.dbname.empty()) return address.dbname;
+  const auto it = module.options.find("dbname");
+  return it != module.options.end() ? it->second : "postgres";
+}
+
+std::string ProbeTargetName(const ProbeAddress& address, const AuthModule& module) {
+  return address.HostPort() + "/" + ProbeDatabase(address, module);
+}
+
 std::string ProbeDsn(const ProbeAddress& address, const AuthModule& module) {
-  std::string dbname = address.dbname;
-  if (dbname.empty()) {
-    const auto it = module.options.find("dbname");
-    dbname = it != module.options.end() ? it->second : "postgres";
-  }
+  const std::string dbname = ProbeDatabase(address, module);
   std::string dsn = fmt::format("host={} port={} dbname={} user={}", QuotedValue(address.host),
                                 address.port, QuotedValue(dbname), QuotedValue(module.username));
   if (!module.password.empty()) dsn += " password=" + QuotedValue(module.password);
@@ -169,9 +175,10 @@ ProbePool::Outcome ProbePool::Probe(std::string_view target, std::string_view au
   const auto address = ParseProbeAddress(target, error);
   if (!address) return fail(400, fmt::format("invalid target \"{}\": {}", target, error));
 
-  const std::string key =
-      fmt::format("{}/{}|{}", address->HostPort(), address->dbname, auth_module);
+  std::string key;
   std::shared_ptr<Exporter> exporter;
+  bool kept = false;
+  std::shared_ptr<ConnectionLimit> limit;  // tells, afterwards, whether the pool was reloaded
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return fail(503, "shutting down");
@@ -179,30 +186,39 @@ ProbePool::Outcome ProbePool::Probe(std::string_view target, std::string_view au
     if (module == options_.auth_modules.end()) {
       return fail(400, fmt::format("unknown auth_module \"{}\"", auth_module));
     }
-    if (options_.allowed_targets &&
-        !std::regex_match(address->HostPort(), *options_.allowed_targets)) {
-      return fail(403,
-                  fmt::format("target {} is not in probe.allowed_targets", address->HostPort()));
+    const std::string name = ProbeTargetName(*address, module->second);
+    if (options_.allowed_targets && !std::regex_match(name, *options_.allowed_targets)) {
+      return fail(403, fmt::format("target {} is not in probe.allowed_targets (which must match "
+                                   "host:port/dbname whole)",
+                                   name));
     }
-    auto it = targets_.find(key);
-    if (it == targets_.end()) {
-      if (targets_.size() >= static_cast<std::size_t>(options_.max_connections)) EvictOldest();
+    key = fmt::format("{}|{}", name, auth_module);
+    limit = limit_;
+    if (const auto it = targets_.find(key); it != targets_.end()) {
+      it->second.last_used = Clock::now();
+      exporter = it->second.exporter;
+      kept = true;
+    } else {
       TargetOptions options = options_.defaults;
       options.dsn = ProbeDsn(*address, module->second);
       options.password_file = module->second.password_file;
       options.connection_limit = limit_;
-      auto created = std::make_shared<Exporter>(std::move(options), collectors_, false);
-      spdlog::debug("probe target opened: target={}", Quoted(created->target_name()));
-      it = targets_.emplace(key, Entry{std::move(created), {}}).first;
+      exporter = std::make_shared<Exporter>(std::move(options), collectors_, false);
+      std::erase_if(candidates_, [](const auto& candidate) { return candidate.expired(); });
+      candidates_.push_back(exporter);
     }
-    it->second.last_used = Clock::now();
-    exporter = it->second.exporter;
   }
   outcome.output = exporter->Scrape(budget);
   std::lock_guard lock(mutex_);
-  // Idle time counts from the end of the last probe.
-  if (const auto it = targets_.find(key); it != targets_.end() && it->second.exporter == exporter) {
-    it->second.last_used = Clock::now();
+  const auto it = targets_.find(key);
+  if (kept) {
+    // Idle time counts from the end of the last probe.
+    if (it != targets_.end() && it->second.exporter == exporter) {
+      it->second.last_used = Clock::now();
+      it->second.up = outcome.output->up;
+    }
+  } else if (outcome.output->up && it == targets_.end() && !stopping_ && limit == limit_) {
+    Admit(key, Entry{exporter, address->HostPort(), Clock::now(), true});
   }
   return outcome;
 }
@@ -228,16 +244,50 @@ void ProbePool::CloseIdle() {
   }
 }
 
-void ProbePool::EvictOldest() {
-  const auto oldest = std::min_element(
-      targets_.begin(), targets_.end(),
-      [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
-  if (oldest == targets_.end()) return;
-  spdlog::info(
-      "probe targets at their limit; closing the least recently probed: limit={} target={}",
-      options_.max_connections, Quoted(oldest->second.exporter->target_name()));
-  // A probe still using it keeps it until done; its connections then close.
-  targets_.erase(oldest);
+std::optional<std::string> ProbePool::LeastValuable(const std::string& host_port) const {
+  const std::pair<const std::string, Entry>* least = nullptr;
+  for (const auto& entry : targets_) {
+    const auto& target = entry.second;
+    if (target.exporter.use_count() > 1) continue;  // a probe is using it
+    if (!host_port.empty() && target.host_port != host_port) continue;
+    // Failing before working, then the least recently probed.
+    if (!least || std::pair(target.up, target.last_used) <
+                      std::pair(least->second.up, least->second.last_used)) {
+      least = &entry;
+    }
+  }
+  if (!least) return std::nullopt;
+  return least->first;
+}
+
+void ProbePool::Admit(const std::string& key, Entry entry) {
+  const auto on_host =
+      static_cast<int>(std::count_if(targets_.begin(), targets_.end(), [&](const auto& target) {
+        return target.second.host_port == entry.host_port;
+      }));
+  std::optional<std::string> victim;
+  std::string_view bound;
+  if (on_host >= options_.max_targets_per_host) {
+    victim = LeastValuable(entry.host_port);
+    bound = "probe.max_targets_per_host";
+  } else if (targets_.size() >= static_cast<std::size_t>(options_.max_connections)) {
+    victim = LeastValuable("");
+    bound = "probe.max_connections";
+  }
+  if (!bound.empty()) {
+    if (!victim) {
+      spdlog::info(
+          "probe targets at their limit, all in use; not keeping the new one: limit={} "
+          "target={}",
+          bound, Quoted(entry.exporter->target_name()));
+      return;
+    }
+    spdlog::info("probe targets at their limit; closing the least valuable: limit={} target={}",
+                 bound, Quoted(targets_.at(*victim).exporter->target_name()));
+    targets_.erase(*victim);
+  }
+  spdlog::debug("probe target kept: target={}", Quoted(entry.exporter->target_name()));
+  targets_.emplace(key, std::move(entry));
 }
 
 void ProbePool::Reload(ProbeOptions options, std::vector<CollectorSpec> collectors) {
@@ -256,6 +306,9 @@ void ProbePool::Stop(Millis grace) {
   std::lock_guard lock(mutex_);
   stopping_ = true;
   for (const auto& [key, target] : targets_) target.exporter->Stop(grace);
+  for (const auto& candidate : candidates_) {
+    if (const auto exporter = candidate.lock()) exporter->Stop(grace);
+  }
 }
 
 std::vector<prometheus::MetricFamily> ProbePool::Metrics() const {

@@ -11,7 +11,7 @@ constexpr ErrorClass kErrorClasses[] = {ErrorClass::kTimeout, ErrorClass::kSql,
                                         ErrorClass::kConnection, ErrorClass::kMapping,
                                         ErrorClass::kLimit};
 constexpr DropReason kDropReasons[] = {DropReason::kDuplicate, DropReason::kInvalidValue,
-                                       DropReason::kLimit};
+                                       DropReason::kLimit, DropReason::kTooLarge};
 
 }  // namespace
 
@@ -39,6 +39,8 @@ std::string_view ToString(DropReason reason) {
       return "invalid_value";
     case DropReason::kLimit:
       return "limit";
+    case DropReason::kTooLarge:
+      return "too_large";
   }
   return "duplicate";
 }

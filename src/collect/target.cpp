@@ -48,6 +48,22 @@ constexpr Millis kClientGrace{500};
 constexpr Millis kMinQueryBudget{50};
 // A report keeps this much of an error message: the page needs the gist, not a whole DETAIL.
 constexpr std::size_t kMaxReportedError = 1024;
+// The bytes of rows one collector run may receive (cells' text, as the server sent it). Past
+// it the result is abandoned, which closes the connection: the server stops sending and libpq's
+// input buffer, grown to the largest row, is freed. Rows stream, so memory does not depend on
+// it: it bounds how long a runaway result is read. 128 MiB is over twice a million rows of 50
+// bytes (which resilience_test streams down to max_series) and ten times a max_series result
+// (10,000 rows) of 1 KiB rows.
+constexpr std::size_t kMaxResultBytes = 128 << 20;
+// A row this large grew libpq's input buffer, which it never shrinks: the connection is closed
+// after the collector so that the memory is not held until the next reconnect.
+constexpr std::size_t kLargeRowBytes = 1 << 20;
+
+std::size_t RowBytes(const pg::Rows& row) {
+  std::size_t bytes = 0;
+  for (int column = 0; column < row.columns(); ++column) bytes += row.Get(0, column).size();
+  return bytes;
+}
 
 class RowsTable final : public Table {
  public:
@@ -130,7 +146,7 @@ struct Target::Database {
   Clock::time_point retry_after{};
   Millis backoff{0};
   pg::Error last_error;
-  std::uint64_t attempted_in = 0;  // the scrape of the last attempt
+  std::uint64_t failed_in = 0;  // the scrape of the last failed attempt: not tried again in it
 };
 
 struct Target::Fragment {
@@ -172,7 +188,7 @@ Target::~Target() = default;
 std::optional<std::string> Target::ReadPassword(std::optional<pg::Error>& error) {
   if (options_.password_file.empty()) return std::nullopt;
   pg::Error failure;
-  auto password = pg::ReadPasswordFile(options_.password_file, failure);
+  auto password = pg::ReadPasswordFile(options_.password_file, failure, options_.connect_timeout);
   if (!password) {
     error = std::move(failure);
     return std::nullopt;
@@ -220,7 +236,7 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
   db->conn.CloseIfClosedByServer();
   if (db->conn.connected()) return &db->conn;
   const auto now = Clock::now();
-  if (now < db->retry_after || db->attempted_in == scrape_number_) {
+  if (now < db->retry_after || db->failed_in == scrape_number_) {
     error = db->last_error;
     return nullptr;
   }
@@ -242,13 +258,13 @@ pg::Connection* Target::Connect(const std::string& dbname, Clock::time_point dea
     }
     db->slot = std::make_unique<ConnectionSlot>(limit);
   }
-  db->attempted_in = scrape_number_;
   const auto attempt_deadline = std::min(deadline, now + options_.connect_timeout);
   std::optional<pg::Error> failure;
   const auto password = ReadPassword(failure);
   if (!failure) failure = db->conn.Connect(attempt_deadline, password);
   if (failure) {
     db->slot.reset();
+    db->failed_in = scrape_number_;
     // Only a timeout the server caused backs off: one cut short by a scrape's own deadline says
     // nothing about the server (and is not logged as its failure), and a refusal is cheap to
     // ask again at the next scrape.
@@ -484,7 +500,16 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   if (!spec.target_label.empty()) extra_labels.push_back({spec.target_label, server_address_});
   bool first_row = true;
   std::optional<std::string> mapping_error;
+  std::size_t received = 0;
+  std::size_t largest_row = 0;
   const pg::RowSink sink = [&](const pg::Rows& row) {
+    const std::size_t bytes = RowBytes(row);
+    received += bytes;
+    largest_row = std::max(largest_row, bytes);
+    if (received > kMaxResultBytes) {
+      conn->Abandon();
+      return;
+    }
     ++fragment.rows;
     const RowsTable table(row);
     if (first_row) {
@@ -499,6 +524,14 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
     if (!mapping_error) builder.AddRow(table, 0);
   };
   auto outcome = Query(*conn, spec, query, statement_timeout, sink);
+  if (largest_row >= kLargeRowBytes) conn->Close();
+  if (received > kMaxResultBytes) {
+    return fail(ErrorClass::kLimit,
+                {pg::Error::Kind::kConnection, "",
+                 fmt::format("the result passed {} MiB; pgtally stopped reading it and closed "
+                             "the connection",
+                             kMaxResultBytes >> 20)});
+  }
   if (!outcome.ok()) return fail(Classify(outcome.error), outcome.error);
   if (spec.optional) NoteAvailability(spec, datname_label, nullptr);
   // With no rows the columns are still checked, on the empty result.
@@ -519,6 +552,7 @@ Target::Fragment Target::Run(const CollectorSpec& spec, const QueryVariant& quer
   count(DropReason::kDuplicate, drops.duplicate);
   count(DropReason::kInvalidValue, drops.invalid_value);
   count(DropReason::kLimit, drops.limit);
+  count(DropReason::kTooLarge, drops.too_large);
   if (drops.limit) {
     self_metrics_.CountError(spec.name, ErrorClass::kLimit);
     spdlog::warn(

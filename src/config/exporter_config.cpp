@@ -162,11 +162,14 @@ Diagnostics ParseExporterConfig(std::string_view text, const std::string& filena
     if (!module.password_file.empty()) module.password_file = resolve(module.password_file);
   }
   if (auto s =
-          Section(reader, *root, "probe", {"idle_timeout", "max_connections", "allowed_targets"});
+          Section(reader, *root, "probe",
+                  {"idle_timeout", "max_connections", "max_targets_per_host", "allowed_targets"});
       s.IsDefined()) {
     Assign(reader.GetDuration(s, "idle_timeout", "probe"), config.probe_idle_timeout);
     Assign(reader.GetIntBetween(s, "max_connections", "probe", 1, 10000),
            config.probe_max_connections);
+    Assign(reader.GetIntBetween(s, "max_targets_per_host", "probe", 1, 10000),
+           config.probe_max_targets_per_host);
     Assign(reader.GetString(s, "allowed_targets", "probe"), config.probe_allowed_targets);
   }
   if (auto s = Section(reader, *root, "scrape", {"timeout"}); s.IsDefined()) {

@@ -1,8 +1,10 @@
 #include "pgtally/pg/connection.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,9 +12,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
+
+#include "pgtally/pg/deadline_calls.h"
 
 namespace pgtally::pg {
 namespace {
@@ -33,6 +38,115 @@ void IgnoreNotice(void*, const char*) {}
 // Derived from the text, so that the same statement has the same name on every connection.
 std::string StatementName(std::string_view sql) {
   return fmt::format("pgtally_{:016x}", std::hash<std::string_view>{}(sql));
+}
+
+// What the file at a path was when last read: a file with the same identity, size and times
+// has the same content (a rotated Secret is a new file; an edit changes the times).
+struct FileStamp {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  timespec modified{};
+  timespec changed{};
+
+  explicit FileStamp(const struct stat& st)
+      : device(st.st_dev),
+        inode(st.st_ino),
+        size(st.st_size),
+        modified(st.st_mtim),
+        changed(st.st_ctim) {}
+  bool operator==(const FileStamp& other) const {
+    return device == other.device && inode == other.inode && size == other.size &&
+           modified.tv_sec == other.modified.tv_sec && modified.tv_nsec == other.modified.tv_nsec &&
+           changed.tv_sec == other.changed.tv_sec && changed.tv_nsec == other.changed.tv_nsec;
+  }
+};
+
+struct PasswordRead {
+  std::string password;
+  std::string error;  // empty on success
+};
+
+// The last content read from each password file, so an unchanged file is not read again.
+struct PasswordCache {
+  std::mutex mutex;
+  std::map<std::string, std::pair<FileStamp, std::string>> files;
+};
+
+PasswordCache& Passwords() {
+  static PasswordCache cache;
+  return cache;
+}
+
+// Reads of password files run here, off the connecting thread, so a hung mount costs the caller
+// its timeout and not the scrape. Four stuck reads at once is already a broken mount.
+DeadlineCalls& FileReads() {
+  static DeadlineCalls calls(4);
+  return calls;
+}
+
+PasswordRead Refused(std::string message) { return {"", std::move(message)}; }
+
+// Runs on a DeadlineCalls thread: may block as long as the file system does.
+PasswordRead ReadPasswordOnce(const std::string& path) {
+  const auto failed = [&](const char* what) {
+    return Refused(
+        fmt::format("cannot {} the password file {}: {}", what, path, std::strerror(errno)));
+  };
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return failed("read");
+  {
+    std::lock_guard lock(Passwords().mutex);
+    const auto it = Passwords().files.find(path);
+    if (it != Passwords().files.end() && it->second.first == FileStamp(st)) {
+      return {it->second.second, ""};
+    }
+  }
+  // Checked before opening too: opening a FIFO without a writer would wait for one.
+  if (!S_ISREG(st.st_mode)) {
+    return Refused(fmt::format("the password file {} is not a regular file", path));
+  }
+  if (static_cast<std::size_t>(st.st_size) > kMaxPasswordFileBytes) {
+    return Refused(
+        fmt::format("the password file {} is {} bytes, more than the {} a password "
+                    "file may have",
+                    path, st.st_size, kMaxPasswordFileBytes));
+  }
+  // O_NONBLOCK: should the path have become a FIFO since stat(), open() does not wait.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return failed("open");
+  struct stat opened {};
+  if (fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode)) {
+    close(fd);
+    return Refused(fmt::format("the password file {} is not a regular file", path));
+  }
+  // One byte more than allowed, to notice a file that grew since fstat().
+  std::string text(kMaxPasswordFileBytes + 1, '\0');
+  std::size_t length = 0;
+  while (length < text.size()) {
+    const ssize_t n = read(fd, text.data() + length, text.size() - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const auto result = failed("read");
+      close(fd);
+      return result;
+    }
+    if (n == 0) break;
+    length += static_cast<std::size_t>(n);
+  }
+  close(fd);
+  if (length > kMaxPasswordFileBytes) {
+    return Refused(
+        fmt::format("the password file {} is more than the {} bytes a password file "
+                    "may have",
+                    path, kMaxPasswordFileBytes));
+  }
+  text.resize(length);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return Refused(fmt::format("the password file {} is empty", path));
+  std::lock_guard lock(Passwords().mutex);
+  Passwords().files.insert_or_assign(path, std::make_pair(FileStamp(opened), text));
+  return {std::move(text), ""};
 }
 
 }  // namespace
@@ -108,6 +222,14 @@ std::optional<Error> Connection::Connect(Clock::time_point deadline,
     keys.push_back("password");
     values.push_back(password->c_str());
   }
+  // libpq would look host names up inside PQconnectPoll, with no deadline.
+  HostResolver& resolver = options_.resolver ? *options_.resolver : HostResolver::System();
+  const auto resolved = resolver.Resolve(options_.dsn, deadline);
+  if (resolved.error) return Fail(Error::Kind::kConnection, *resolved.error);
+  for (const auto& [key, value] : resolved.parameters) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
 
@@ -173,6 +295,10 @@ QueryOutcome Connection::Await(Clock::time_point deadline, const RowSink* sink) 
     if (status == PGRES_SINGLE_TUPLE) {
       // Each row is freed as soon as the sink has seen it.
       if (!first_error) (*sink)(Rows(std::move(result)));
+      if (abandon_) {
+        abandon_ = false;
+        return {std::nullopt, Fail(Error::Kind::kConnection, "the result was abandoned")};
+      }
     } else if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
       last = std::move(result);
     } else if (!first_error) {
@@ -343,24 +469,29 @@ bool Connection::AwaitSync(Clock::time_point deadline) {
   }
 }
 
-std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = {Error::Kind::kConnection, "",
-             fmt::format("cannot read the password file {}: {}", path, std::strerror(errno))};
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error, Millis timeout) {
+  auto read = FileReads().Run<PasswordRead>([path] { return ReadPasswordOnce(path); },
+                                            Clock::now() + timeout);
+  const auto fail = [&](std::string message) {
+    error = {Error::Kind::kConnection, "", std::move(message)};
     return std::nullopt;
+  };
+  switch (read.status) {
+    case DeadlineCalls::Status::kLate:
+      return fail(
+          fmt::format("the password file {} could not be read within {} ms (a hung "
+                      "network file system?)",
+                      path, timeout.count()));
+    case DeadlineCalls::Status::kBusy:
+      return fail(
+          fmt::format("the password file {} cannot be read: {} earlier reads have not "
+                      "ended (a hung network file system?)",
+                      path, FileReads().outstanding()));
+    case DeadlineCalls::Status::kDone:
+      break;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string password = std::move(text).str();
-  while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
-    password.pop_back();
-  }
-  if (password.empty()) {
-    error = {Error::Kind::kConnection, "", fmt::format("the password file {} is empty", path)};
-    return std::nullopt;
-  }
-  return password;
+  if (!read.value->error.empty()) return fail(std::move(read.value->error));
+  return std::move(read.value->password);
 }
 
 }  // namespace pgtally::pg

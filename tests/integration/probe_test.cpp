@@ -200,13 +200,64 @@ TEST_F(Probe, NeverOpensMoreThanMaxConnections) {
   EXPECT_EQ(SampleValue(response.body, "pgtally_collector_success{collector=\"probe_db\"}"), 0);
   EXPECT_EQ(MonitorConnections(*second_), 1);
   EXPECT_THAT(process_->Stderr(), HasSubstr("probe.max_connections"));
-  // Another target takes the place of the least recently probed one, whose connection closes.
-  EXPECT_EQ(SampleValue(ProbeGet(Address(*first_)).body, "pg_up"), 1);
-  EXPECT_EQ(MonitorConnections(*second_), 0);
-  EXPECT_EQ(MonitorConnections(*first_), 1);
+  // Another target cannot take the kept one's place before it has connected, and it cannot
+  // connect while the kept one holds the only connection: it is answered, with pg_up 0, and the
+  // kept target keeps its connection.
+  EXPECT_EQ(SampleValue(ProbeGet(Address(*first_)).body, "pg_up"), 0);
+  EXPECT_EQ(MonitorConnections(*second_), 1);
+  EXPECT_EQ(MonitorConnections(*first_), 0);
   const auto metrics = HttpGet(url_ + "/metrics").body;
   EXPECT_EQ(SampleValue(metrics, "pgtally_probe_targets"), 1);
   EXPECT_EQ(SampleValue(metrics, "pgtally_probe_connections"), 1);
+}
+
+// Issue 16: 25 probes of databases that do not exist, on an allowed host (here every host is
+// allowed), pushed the legitimate target out of the pool. A target is now kept only once it has
+// connected, so they are answered (pg_up 0) and forgotten, and the legitimate target keeps its
+// connection.
+TEST_F(Probe, BogusDatabasesDoNotEvictTheLegitimateTarget) {
+  Start("  max_connections: 10\n");
+  const std::string legitimate = Address(*second_) + "/app";
+  ASSERT_EQ(SampleValue(ProbeGet(legitimate).body, "pg_up"), 1) << process_->Stderr();
+  const auto backend_started = [&] {
+    return second_->QueryValue(
+        "SELECT backend_start FROM pg_stat_activity WHERE usename = 'monitor' AND datname = "
+        "'app'");
+  };
+  const std::string started = backend_started();
+  for (int i = 0; i < 25; ++i) {
+    const auto bogus = ProbeGet(Address(*second_) + "/nosuchdb" + std::to_string(i));
+    ASSERT_EQ(bogus.status, 200) << bogus.body;
+    EXPECT_EQ(SampleValue(bogus.body, "pg_up"), 0);
+  }
+  const auto metrics = HttpGet(url_ + "/metrics").body;
+  EXPECT_EQ(SampleValue(metrics, "pgtally_probe_targets"), 1);
+  // Still the same connection, and the target still up.
+  EXPECT_EQ(backend_started(), started);
+  EXPECT_EQ(SampleValue(ProbeGet(legitimate).body, "pg_up"), 1);
+  EXPECT_EQ(backend_started(), started);
+}
+
+TEST_F(Probe, BoundsTheTargetsKeptPerHost) {
+  Start("  max_targets_per_host: 1\n");
+  EXPECT_EQ(SampleValue(ProbeGet(Address(*second_) + "/app").body, "pg_up"), 1);
+  EXPECT_EQ(SampleValue(ProbeGet(Address(*first_)).body, "pg_up"), 1);
+  // A second database on the same server takes the place of the first; the other server's
+  // target stays.
+  EXPECT_EQ(SampleValue(ProbeGet(Address(*second_) + "/postgres").body, "pg_up"), 1);
+  EXPECT_EQ(SampleValue(HttpGet(url_ + "/metrics").body, "pgtally_probe_targets"), 2);
+  EXPECT_TRUE(Eventually([&] { return MonitorConnections(*second_) == 2; }, 5s));
+  EXPECT_THAT(process_->Stderr(), HasSubstr("probe.max_targets_per_host"));
+}
+
+// allowed_targets matches the whole target, database included.
+TEST_F(Probe, AllowedTargetsNameTheDatabase) {
+  Start("  allowed_targets: '127\\.0\\.0\\.1:[0-9]+/(postgres|app)'\n");
+  EXPECT_EQ(ProbeGet(Address(*second_) + "/app").status, 200);
+  EXPECT_EQ(ProbeGet(Address(*second_)).status, 200);  // the default database, postgres
+  const auto other = ProbeGet(Address(*second_) + "/template1");
+  EXPECT_EQ(other.status, 403);
+  EXPECT_THAT(other.body, HasSubstr("/template1 is not in probe.allowed_targets"));
 }
 
 TEST_F(Probe, PrometheusProbesBothServersThroughRelabelling) {

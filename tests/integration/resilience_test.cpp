@@ -255,19 +255,25 @@ TEST(Resilience, AQueryFailingPartWayThroughItsRowsEmitsNone) {
 }
 
 TEST(Resilience, AwkwardLabelValuesAreEscaped) {
-  // Quotes, backslashes, a newline, non-ASCII text and a 1 MB value. (PostgreSQL text cannot
-  // hold NUL; the unit tests and the fuzzer feed those.)
-  auto exporter = MakeExporter(
-      SharedPgServer().Dsn(),
-      "version: 1\ncollectors:\n  - name: awkward\n    help: Text.\n"
-      "    query: SELECT * FROM (VALUES ('caf\u00e9 \u2603', 1), "
-      "(E'quote\" back\\\\slash\\nline', 2), (repeat('x', 1000000), 3)) AS t(name, v)\n"
-      "    labels: [name]\n    values: [{column: v, type: gauge}]\n");
+  // Quotes, backslashes, a newline, non-ASCII text, a value at the 8 KiB bound on label values
+  // and a 1 MB one past it. (PostgreSQL text cannot hold NUL; the unit tests and the fuzzer feed
+  // those.)
+  auto exporter = MakeExporter(SharedPgServer().Dsn(),
+                               "version: 1\ncollectors:\n  - name: awkward\n    help: Text.\n"
+                               "    query: SELECT * FROM (VALUES ('caf\u00e9 \u2603', 1), "
+                               "(E'quote\" back\\\\slash\\nline', 2), (repeat('x', 8192), 3), "
+                               "(repeat('y', 1000000), 4)) AS t(name, v)\n"
+                               "    labels: [name]\n    values: [{column: v, type: gauge}]\n");
   const auto body = ScrapeBody(*exporter);
   EXPECT_EQ(SampleValue(body, "pgtally_collector_success{collector=\"awkward\"}"), 1);
   EXPECT_EQ(SampleValue(body, "awkward_v{name=\"caf\u00e9 \u2603\"}"), 1);
   EXPECT_EQ(SampleValue(body, "awkward_v{name=\"quote\\\" back\\\\slash\\nline\"}"), 2);
-  EXPECT_EQ(SampleValue(body, "awkward_v{name=\"" + std::string(1000000, 'x') + "\"}"), 3);
+  EXPECT_EQ(SampleValue(body, "awkward_v{name=\"" + std::string(8192, 'x') + "\"}"), 3);
+  // The 1 MB value is no name: its row is dropped and counted (issue 16).
+  EXPECT_TRUE(LinesStartingWith(body, "awkward_v{name=\"yyy").empty());
+  EXPECT_EQ(SampleValue(
+                body, "pgtally_samples_dropped_total{collector=\"awkward\",reason=\"too_large\"}"),
+            1);
   EXPECT_EQ(PromtoolCheckMetrics(body), "");
 }
 

@@ -114,7 +114,7 @@ auth_modules:
   dev:
     type: userpass
     userpass: {username: dev, password: devpw}
-probe: {idle_timeout: 90s, max_connections: 7, allowed_targets: 'db[0-9]+:5432'}
+probe: {idle_timeout: 90s, max_connections: 7, max_targets_per_host: 3, allowed_targets: 'db[0-9]+:5432/app'}
 )",
                                           "/etc/pgtally/pgtally.yaml", config);
   for (const auto& error : errors) ADD_FAILURE() << error.ToString();
@@ -127,7 +127,8 @@ probe: {idle_timeout: 90s, max_connections: 7, allowed_targets: 'db[0-9]+:5432'}
   EXPECT_EQ(config.auth_modules.at("dev").password, "devpw");
   EXPECT_EQ(config.probe_idle_timeout, Millis(90000));
   EXPECT_EQ(config.probe_max_connections, 7);
-  EXPECT_EQ(config.probe_allowed_targets, "db[0-9]+:5432");
+  EXPECT_EQ(config.probe_allowed_targets, "db[0-9]+:5432/app");
+  EXPECT_EQ(config.probe_max_targets_per_host, 3);
 }
 
 TEST(ExporterConfig, RejectsAuthModulesThatCouldMisdirectCredentials) {

@@ -92,6 +92,33 @@ TEST(FamilyBuilder, DuplicateRowsAreDroppedAndCounted) {
               HasSubstr("pg_t_size_bytes{name=\"a\",type=\"t\"} 1024\n"));
 }
 
+// Issue 16: a 50 MB label value was copied into the key, the label text and every family's
+// lines. A value over kMaxLabelValueBytes, or labels over kMaxSeriesLabelBytes together, drop
+// the row, counted as too_large, before any of it is copied.
+TEST(FamilyBuilder, OversizedLabelsDropTheRowAsTooLarge) {
+  FamilyBuilder builder(kSpec);
+  const std::string at_bound(kMaxLabelValueBytes, 'q');
+  const std::string over(kMaxLabelValueBytes + 1, 'q');
+  MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},
+                    {{at_bound, "t", "1", "1", "1"},
+                     {over, "t", "1", "1", "1"},
+                     {"b", std::string(50 << 20, 'x'), "1", "1", "1"}});
+  ASSERT_FALSE(builder.Add(table, {}).has_value());
+  EXPECT_EQ(builder.series(), 3u);  // the first row's three values
+  EXPECT_EQ(builder.drops().too_large, 6u);
+  const std::string text = Serialize(builder.Take());
+  EXPECT_THAT(text, HasSubstr("name=\"" + at_bound + "\""));
+  EXPECT_LT(text.size(), 4 * kMaxLabelValueBytes);
+
+  // Each value within its bound, but together past the series' bound (an extra label counts).
+  FamilyBuilder together(kSpec);
+  const std::string big(kMaxLabelValueBytes, 'v');
+  MemoryTable rows({"name", "kind", "size_kb", "reads", "ratio"}, {{big, big, "1", "1", "1"}});
+  ASSERT_FALSE(together.Add(rows, {{"a", big}, {"b", big}, {"c", big}}).has_value());
+  EXPECT_EQ(together.drops().too_large, 3u);
+  EXPECT_EQ(together.series(), 0u);
+}
+
 TEST(FamilyBuilder, SameLabelsInAnotherDatabaseAreNotDuplicates) {
   FamilyBuilder builder(kSpec);
   MemoryTable table({"name", "kind", "size_kb", "reads", "ratio"},

@@ -76,5 +76,16 @@ TEST(ProbeAddress, ConnectionStringQuotesEveryValue) {
   EXPECT_EQ(pg::DsnValue(ProbeDsn(Parsed("db1"), AuthModule{}), "dbname"), "postgres");
 }
 
+// What allowed_targets matches: the server and the database the probe would connect to, so a
+// pattern for a server no longer admits every database name a client makes up.
+TEST(ProbeAddress, TargetNameIncludesTheDatabase) {
+  AuthModule module;
+  EXPECT_EQ(ProbeTargetName(Parsed("db1"), module), "db1:5432/postgres");
+  EXPECT_EQ(ProbeTargetName(Parsed("postgresql://[::1]:5440/app"), module), "[::1]:5440/app");
+  module.options = {{"dbname", "metrics"}};
+  EXPECT_EQ(ProbeTargetName(Parsed("db1:5433"), module), "db1:5433/metrics");
+  EXPECT_EQ(ProbeTargetName(Parsed("db1:5433/app"), module), "db1:5433/app");
+}
+
 }  // namespace
 }  // namespace pgtally

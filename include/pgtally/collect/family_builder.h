@@ -57,14 +57,24 @@ struct DropCounts {
   std::size_t duplicate = 0;      // a row repeated another row's label values
   std::size_t invalid_value = 0;  // a value cell that is not a number
   std::size_t limit = 0;          // past the collector's max_series
+  std::size_t too_large = 0;      // a label value, or all of a series' labels, over the bounds
 
-  std::size_t total() const { return duplicate + invalid_value + limit; }
+  std::size_t total() const { return duplicate + invalid_value + limit + too_large; }
 };
+
+// The bounds on what one series' labels may hold, in bytes as the server sent them. A label
+// value this long is not a name but a document (a 50 MB value cost 423 MB at the peak and 65 MB
+// kept after); its row is dropped and counted as too_large. 8 KiB is eight times the query text
+// pg_stat_statements keeps by default (track_activity_query_size, 1 KiB), so ordinary collectors
+// never meet it.
+inline constexpr std::size_t kMaxLabelValueBytes = 8 * 1024;
+inline constexpr std::size_t kMaxSeriesLabelBytes = 32 * 1024;
 
 // Turns the rows of one collector into metric families, one per value column, in the order of
 // the spec. Rows from several databases can be added in turn (each with its own extra labels);
 // a repeated label set is dropped and counted rather than emitted twice. Memory stays in
-// proportion to max_series however many rows come: past the limit rows are only counted.
+// proportion to max_series however many rows come: past the limit rows are only counted, and a
+// row whose labels exceed kMaxLabelValueBytes or kMaxSeriesLabelBytes is only counted.
 class FamilyBuilder {
  public:
   explicit FamilyBuilder(const CollectorSpec& spec);

@@ -21,7 +21,7 @@ enum class ErrorClass { kTimeout, kSql, kConnection, kMapping, kLimit };
 std::string_view ToString(ErrorClass error_class);
 
 // Why samples were left out of a collector's result.
-enum class DropReason { kDuplicate, kInvalidValue, kLimit };
+enum class DropReason { kDuplicate, kInvalidValue, kLimit, kTooLarge };
 std::string_view ToString(DropReason reason);
 
 // The exporter's own metrics that must outlive a single scrape: error and drop counters, and the

@@ -177,9 +177,10 @@ class Target {
   struct CacheEntry;
   struct Fragment;
 
-  // The connection to `dbname` ("" is the DSN's own), connecting if needed: at most one attempt
-  // per database per scrape, none while backing off after a timeout, none after the server
-  // refused a connection for all databases in this scrape, none beyond the connection budget.
+  // The connection to `dbname` ("" is the DSN's own), connecting if needed: no new attempt in a
+  // scrape where one to that database failed, none while backing off after a timeout, none
+  // after the server refused a connection for all databases in this scrape, none beyond the
+  // connection budget.
   pg::Connection* Connect(const std::string& dbname, pg::Clock::time_point deadline,
                           std::optional<pg::Error>& error);
   // Closes the database's connection and gives its place in the budget back.

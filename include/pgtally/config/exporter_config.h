@@ -57,9 +57,10 @@ struct ExporterConfig {
 
   // The multi-target /probe endpoint: auth modules by name, and its pool of targets.
   std::map<std::string, AuthModule> auth_modules;
-  Millis probe_idle_timeout{300000};  // a target not probed this long has its connections closed
-  int probe_max_connections = 50;     // open at once, over all /probe targets
-  // Which targets /probe may reach: a POSIX extended regex matching "host:port" whole.
+  Millis probe_idle_timeout{300000};    // a target not probed this long has its connections closed
+  int probe_max_connections = 50;       // open at once, over all /probe targets
+  int probe_max_targets_per_host = 10;  // kept at once for one host:port (databases, modules)
+  // Which targets /probe may reach: a POSIX extended regex matching "host:port/dbname" whole.
   std::string probe_allowed_targets;  // empty: any
 
   Millis connect_timeout{5000};

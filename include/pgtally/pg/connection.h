@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "pgtally/config/duration.h"
+#include "pgtally/pg/host_resolver.h"
 
 namespace pgtally::pg {
 
@@ -112,6 +114,8 @@ struct ConnectOptions {
   std::string dbname;  // empty: the DSN's database
   Millis connect_timeout{5000};
   std::shared_ptr<const Interrupt> interrupt;  // optional
+  // Looks host names up within the connect deadline; null: HostResolver::System().
+  HostResolver* resolver = nullptr;
 };
 
 // One libpq connection to one database. Every wait on the network has a deadline: connecting
@@ -162,6 +166,11 @@ class Connection {
   // server infers, as when the statement is prepared for a scrape. Two round trips.
   QueryOutcome Describe(std::string_view sql, Clock::time_point deadline);
 
+  // For a RowSink: stop reading the statement's result. Once the sink returns, the connection
+  // is closed (the server stops sending at its next write; libpq's input buffer is freed) and
+  // the statement fails with kConnection.
+  void Abandon() { abandon_ = true; }
+
   const ConnectOptions& options() const { return options_; }
 
  private:
@@ -183,10 +192,22 @@ class Connection {
   ConnectOptions options_;
   ConnPtr conn_;
   std::unordered_set<std::string> prepared_;  // statement names, for this conn_ only
+  bool abandon_ = false;                      // set by Abandon, for Await
 };
 
+// The largest password file read. Passwords are short, but cloud IAM tokens used as passwords
+// (RDS, Entra ID) run to a few KiB; a file any larger is a mistake, and reading it whole at every
+// connection (then SASLprep and SCRAM over all of it) cost minutes.
+inline constexpr std::size_t kMaxPasswordFileBytes = 16 * 1024;
+
 // The password stored in the file at `path`, without trailing line breaks (as echo or a
-// Kubernetes Secret may leave them). Nullopt, with `error` set, when it cannot be read or is empty.
-std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error);
+// Kubernetes Secret may leave them). Nullopt, with `error` set, when it cannot be read, is empty,
+// is not a regular file (a FIFO would block), is larger than kMaxPasswordFileBytes (refused from
+// its size, unread), or cannot be read within `timeout` (a hung network mount).
+//
+// A file whose identity, size and times are those of the last read of `path` is not read again:
+// its content is remembered. A changed (rotated, replaced) file is read afresh.
+std::optional<std::string> ReadPasswordFile(const std::string& path, Error& error,
+                                            Millis timeout = Millis(2000));
 
 }  // namespace pgtally::pg
