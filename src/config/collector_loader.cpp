@@ -210,10 +210,13 @@ void ReportUnsafeUses(const CollectorSpec& spec, CollectorFormat format, Diagnos
       const SourceLocation where = query.Locate(position);
       if (!reported.emplace(where.ToString(), use.name).second) continue;
       const std::string thing = use.statement ? use.name : use.name + "()";
-      std::string way_out;
       if (!use.allowable) {
-        way_out = "rewrite the query as a SELECT";
-      } else if (format == CollectorFormat::kPgtally) {
+        errors.push_back(
+            {where, fmt::format("collector \"{}\": {} {}", spec.name, thing, use.reason)});
+        continue;
+      }
+      std::string way_out;
+      if (format == CollectorFormat::kPgtally) {
         way_out = fmt::format("remove it; if the collector really must, add allow_unsafe: [{}] "
                               "(docs/security.md: the risk is yours)",
                               use.name);
