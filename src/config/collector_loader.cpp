@@ -578,6 +578,15 @@ std::string ClashMessage(const std::string& name, const ValueSpec& value, const 
                      describe(value), describe(other), other.location.ToString());
 }
 
+// What each collector of a file can get wrong alone, whatever the format it is written in.
+void CheckEachCollector(const std::vector<CollectorSpec>& collectors, CollectorFormat format,
+                        Diagnostics& errors) {
+  for (const auto& spec : collectors) {
+    ReportUnsafeUses(spec, format, errors);
+    for (const auto& value : spec.values) CheckOwnNames(spec, value, errors);
+  }
+}
+
 LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
                            CollectorFormat format) {
   LoadedCollectors loaded;
@@ -592,7 +601,7 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
     } else {
       ReadPgExporterFile(reader, *root, loaded.collectors);
     }
-    for (const auto& spec : loaded.collectors) ReportUnsafeUses(spec, format, loaded.errors);
+    CheckEachCollector(loaded.collectors, format, loaded.errors);
     return loaded;
   }
   if (!root->IsMap()) {
@@ -620,7 +629,7 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
   for (const auto& node : collectors) {
     if (auto spec = ReadCollector(reader, node)) loaded.collectors.push_back(std::move(*spec));
   }
-  for (const auto& spec : loaded.collectors) ReportUnsafeUses(spec, format, loaded.errors);
+  CheckEachCollector(loaded.collectors, format, loaded.errors);
   return loaded;
 }
 
@@ -745,7 +754,6 @@ void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics&
                                       collectors[it->second].location.ToString())});
     }
     for (const auto& value : spec.values) {
-      if (from == 0 || i >= from) CheckOwnNames(spec, value, errors);
       for (const auto& name : ClaimedNames(value)) {
         auto& claimants = claims[name];
         for (const auto& other : claimants) {

@@ -11,14 +11,19 @@
 
 #include "pgtally/config/collector_writer.h"
 #include "pgtally/config/query_safety.h"
+#include "../fuzz/exposition_build.h"
+#include "../fuzz/exposition_check.h"
+#include "promtool.h"
 #include "temp_dir.h"
 
 namespace pgtally {
 namespace {
 
+using testing::PromtoolCheckMetrics;
 using testing::TempDir;
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The single error a file produces, as "file:line:column: message".
 std::string OnlyError(std::string_view yaml) {
@@ -872,6 +877,105 @@ TEST(ExpositionNames, AHistogramsCollectorHasNoLeLabel) {
   EXPECT_THAT(OnlyError("version: 1\ncollectors:\n  - {name: h, help: H., query: SELECT 1, "
                         "labels: [le], values: [{column: v, type: histogram}]}\n"),
               HasSubstr("histogram \"h_v\" gives its buckets the label \"le\""));
+}
+
+// Specs the loader accepts, as close to the rules' edges as they get: names next to the reserved
+// ones and to a histogram's series, a label "le" on a gauge, legacy names, one metric name with
+// two types in collectors that never run on the same server, label values that need escaping.
+constexpr const char* kEdgeSpecs = R"(version: 1
+collectors:
+  - name: edge
+    help: "Help with \\ and\nnewline."
+    query: SELECT 1
+    labels: [{column: q, name: quote}]
+    target_label: server
+    values:
+      - {column: up, type: gauge, name: pg_upx}
+      - {column: p, type: gauge, name: pgtally}
+      - {column: h, type: histogram, name: lat}
+      - {column: t, type: counter, name: lat_total}
+      - {column: b, type: gauge, name: lat_buckets}
+      - {column: s, type: gauge, name: lat_summary}
+  - name: le
+    help: A gauge may have a label le.
+    query: SELECT 1
+    labels: [le]
+    values: [{column: v, type: gauge}]
+  - name: old
+    help: O.
+    max_version: 139999
+    role: primary
+    scope: database
+    legacy_names: true
+    query: SELECT 1
+    values:
+      - {column: v, type: counter, name: shared}
+      - {column: w, type: histogram, name: shared_h}
+  - name: new
+    help: N.
+    min_version: 140000
+    query: SELECT 1
+    values:
+      - {column: v, type: gauge, name: shared}
+      - {column: w, type: gauge, name: shared_h_count}
+)";
+
+TEST(ExpositionNames, WhatLoadsIsAValidExpositionForPromtool) {
+  const auto loaded = ParseCollectorFile(kEdgeSpecs, "edge.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors.front().ToString();
+  for (const auto& [version, in_recovery] :
+       std::vector<std::pair<int, bool>>{{130000, false}, {130000, true}, {170000, false}}) {
+    const auto text = fuzz::BuildExposition(loaded.collectors, version, in_recovery);
+    EXPECT_EQ(fuzz::ExpositionProblem(text), "") << text;
+    // promtool's lint may still say that a legacy counter lacks _total; it must parse it all.
+    const auto promtool = PromtoolCheckMetrics(text);
+    EXPECT_THAT(promtool, Not(HasSubstr("error"))) << text;
+    EXPECT_THAT(promtool, Not(HasSubstr("exit status 1"))) << text;
+  }
+}
+
+// What the loader refuses, built anyway: promtool and the in-process check both object, so the
+// rules are the exposition's own, not stricter.
+TEST(ExpositionNames, WhatTheLoaderRefusesPromtoolRejects) {
+  for (const char* values : {
+           "[{column: h, type: histogram, name: x}, {column: c, type: gauge, name: x_count}]",
+           "[{column: c, type: gauge, name: x_sum}, {column: h, type: histogram, name: x}]",
+           "[{column: u, type: gauge, name: pg_up}]",
+           "[{column: u, type: gauge, name: pgtally_scrape_duration_seconds}]",
+       }) {
+    SCOPED_TRACE(values);
+    const std::string yaml = fmt::format(
+        "version: 1\ncollectors:\n  - {{name: c, help: C., query: SELECT 1, values: {}}}\n",
+        values);
+    auto loaded = ParseCollectorFile(yaml, "c.yaml");
+    EXPECT_FALSE(loaded.ok());
+    // The same specs as the loader read them, errors aside.
+    const auto text = fuzz::BuildExposition(loaded.collectors, 170000, false);
+    EXPECT_NE(fuzz::ExpositionProblem(text), "") << text;
+    // Mostly a parse error; a gauge x_sum before the histogram x only draws a lint warning from
+    // promtool, but Prometheus would then get the series x_sum twice.
+    EXPECT_THAT(PromtoolCheckMetrics(text), Not(::testing::IsEmpty())) << text;
+  }
+}
+
+TEST(ExpositionCheck, KnowsTheFormatsRules) {
+  const auto problem = [](std::string_view text) { return fuzz::ExpositionProblem(text); };
+  EXPECT_EQ(problem("# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"2\"} NaN\n"), "");
+  EXPECT_NE(problem("a 1\na 2\n"), "");                                   // a series twice
+  EXPECT_NE(problem("a 1\nb 1\na 2\n"), "");                              // a family twice
+  EXPECT_NE(problem("a{x=\"1\",x=\"2\"} 1\n"), "");                       // a label twice
+  EXPECT_NE(problem("a{x=\"1} 1\n"), "");                                 // unterminated
+  EXPECT_NE(problem("1a 1\n"), "");                                       // a name
+  EXPECT_NE(problem("a one\n"), "");                                      // a value
+  EXPECT_NE(problem("# TYPE a gauge\n# TYPE a gauge\na 1\n"), "");        // TYPE twice
+  EXPECT_NE(problem("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\n"), "");  // no +Inf
+  EXPECT_NE(problem("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n"), "");
+  EXPECT_EQ(problem("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+                    "h_sum 1\nh_count 2\n"),
+            "");
+  EXPECT_NE(problem("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n"
+                    "# TYPE h_count gauge\nh_count 1\n"),
+            "");
 }
 
 }  // namespace

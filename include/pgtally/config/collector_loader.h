@@ -67,9 +67,9 @@ Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
 // Appends an error for every collector name that is defined twice, and every metric name that
 // two values could both write on the same server (of two variants of a query for different
 // versions or roles, as pg_exporter files have, only one ever runs): the same family twice, or a
-// family named like a histogram's series (x_bucket, x_sum, x_count beside a histogram x). Also
-// for every metric that would write a name of pgtally's own (pg_up, pgtally_*), and a histogram
-// whose collector has a label "le". So the exposition is valid by construction, across files.
+// family named like a histogram's series (x_bucket, x_sum, x_count beside a histogram x). With
+// the checks of each file alone (no pg_up or pgtally_* name, no "le" label beside a histogram),
+// the exposition is valid by construction, across files.
 // Only clashes that involve collectors from index `from` on are reported (the ones before were
 // checked already).
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors,
