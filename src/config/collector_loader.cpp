@@ -188,13 +188,20 @@ void ReadAllowUnsafe(YamlReader& reader, const YAML::Node& node, const std::stri
                                "(docs/security.md lists them); remove it",
                                what, name));
     } else if (!used.contains(normalized)) {
-      reader.Error(node["allow_unsafe"],
-                   fmt::format("{}: allow_unsafe: the query does not use {}; remove it", what,
-                               normalized));
+      reader.Error(
+          node["allow_unsafe"],
+          fmt::format("{}: allow_unsafe: the query does not use {}; remove it", what, normalized));
     } else if (std::ranges::find(spec.allow_unsafe, normalized) == spec.allow_unsafe.end()) {
       spec.allow_unsafe.push_back(normalized);
     }
   }
+}
+
+// Byte `offset` of `sql` counted as PostgreSQL counts positions: in characters, from 1.
+int CharacterPosition(std::string_view sql, std::size_t offset) {
+  const auto before = sql.substr(0, offset);
+  return 1 + static_cast<int>(std::ranges::count_if(
+                 before, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 // Reports each use of a denied call or statement that the collector does not allow, at its
@@ -204,10 +211,7 @@ void ReportUnsafeUses(const CollectorSpec& spec, CollectorFormat format, Diagnos
   for (const auto& query : spec.queries) {
     for (const auto& use : FindUnsafeUses(query.sql)) {
       if (std::ranges::find(spec.allow_unsafe, use.name) != spec.allow_unsafe.end()) continue;
-      const int position = 1 + static_cast<int>(std::count_if(
-                                   query.sql.begin(), query.sql.begin() + use.offset,
-                                   [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-      const SourceLocation where = query.Locate(position);
+      const SourceLocation where = query.Locate(CharacterPosition(query.sql, use.offset));
       if (!reported.emplace(where.ToString(), use.name).second) continue;
       const std::string thing = use.statement ? use.name : use.name + "()";
       if (!use.allowable) {
@@ -217,13 +221,15 @@ void ReportUnsafeUses(const CollectorSpec& spec, CollectorFormat format, Diagnos
       }
       std::string way_out;
       if (format == CollectorFormat::kPgtally) {
-        way_out = fmt::format("remove it; if the collector really must, add allow_unsafe: [{}] "
-                              "(docs/security.md: the risk is yours)",
-                              use.name);
+        way_out = fmt::format(
+            "remove it; if the collector really must, add allow_unsafe: [{}] "
+            "(docs/security.md: the risk is yours)",
+            use.name);
       } else {
-        way_out = fmt::format("remove it; if the collector really must, write it in pgtally's "
-                              "format (docs/importing.md) with allow_unsafe: [{}]",
-                              use.name);
+        way_out = fmt::format(
+            "remove it; if the collector really must, write it in pgtally's "
+            "format (docs/importing.md) with allow_unsafe: [{}]",
+            use.name);
       }
       errors.push_back({where, fmt::format("collector \"{}\": {} {}, which is not monitoring; {}",
                                            spec.name, thing, use.reason, way_out)});
@@ -546,16 +552,17 @@ bool IsReservedName(std::string_view name) {
 void CheckOwnNames(const CollectorSpec& spec, const ValueSpec& value, Diagnostics& errors) {
   for (const auto& name : ClaimedNames(value)) {
     if (IsReservedName(name)) {
-      errors.push_back({value.location,
-                        fmt::format("collector \"{}\": metric name \"{}\" is reserved for "
-                                    "pgtally's own metrics (pg_up and every pgtally_*); choose "
-                                    "another name",
-                                    spec.name, name)});
+      errors.push_back(
+          {value.location, fmt::format("collector \"{}\": metric name \"{}\" is reserved for "
+                                       "pgtally's own metrics (pg_up and every pgtally_*); choose "
+                                       "another name",
+                                       spec.name, name)});
       return;
     }
   }
-  const bool le_label = std::ranges::find(spec.labels, "le", &LabelSpec::name) != spec.labels.end() ||
-                        spec.target_label == "le";
+  const bool le_label =
+      std::ranges::find(spec.labels, "le", &LabelSpec::name) != spec.labels.end() ||
+      spec.target_label == "le";
   if (value.kind == MetricKind::kHistogram && le_label) {
     errors.push_back({value.location,
                       fmt::format("collector \"{}\": histogram \"{}\" gives its buckets the "
@@ -573,9 +580,10 @@ std::string ClashMessage(const std::string& name, const ValueSpec& value, const 
   if (value.metric_name == name && other.metric_name == name) {
     return fmt::format("metric \"{}\" is already defined at {}", name, other.location.ToString());
   }
-  return fmt::format("{} clashes with {} defined at {}: a histogram x writes x_bucket, x_sum and "
-                     "x_count, which no other metric may be named; rename one",
-                     describe(value), describe(other), other.location.ToString());
+  return fmt::format(
+      "{} clashes with {} defined at {}: a histogram x writes x_bucket, x_sum and "
+      "x_count, which no other metric may be named; rename one",
+      describe(value), describe(other), other.location.ToString());
 }
 
 // What each collector of a file can get wrong alone, whatever the format it is written in.

@@ -243,8 +243,8 @@ std::vector<Token> Tokenize(std::string_view sql, bool backslash_escapes) {
     } else if (std::isdigit(c) || c == '$') {
       // A number or a parameter ($1): never a name.
       const auto start = i++;
-      while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '.' ||
-                                sql[i] == '_')) {
+      while (i < sql.size() &&
+             (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '.' || sql[i] == '_')) {
         ++i;
       }
       tokens.push_back({Token::kSymbol, "0", start});

@@ -91,8 +91,8 @@ class ExpositionChecker {
       if (family.help) return "a second HELP";
       family.help = true;
       for (std::size_t i = 0; i < argument.size(); ++i) {
-        if (argument[i] == '\\' && (i + 1 == argument.size() ||
-                                    (argument[i + 1] != '\\' && argument[i + 1] != 'n'))) {
+        if (argument[i] == '\\' &&
+            (i + 1 == argument.size() || (argument[i + 1] != '\\' && argument[i + 1] != 'n'))) {
           return "an invalid escape in HELP";
         }
         if (argument[i] == '\\') ++i;
@@ -192,7 +192,8 @@ class ExpositionChecker {
                               double value) {
     const auto le = labels.find("le");
     const bool bucket = name == current_ + "_bucket";
-    if (bucket != (le != labels.end())) return "a histogram sample with le where it does not belong";
+    if (bucket != (le != labels.end()))
+      return "a histogram sample with le where it does not belong";
     std::string group;
     double bound = 0;
     if (bucket) {

@@ -14,8 +14,8 @@
 #include <filesystem>
 
 #include "http_client.h"
-#include "pgtally/config/collector_loader.h"
 #include "pg_server.h"
+#include "pgtally/config/collector_loader.h"
 #include "process.h"
 #include "temp_dir.h"
 #include "test_exporter.h"
@@ -104,8 +104,7 @@ struct Harm {
 
 const std::vector<Harm>& Reproductions() {
   static const std::vector<Harm> kHarms = {
-      {"session_lock", "SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false",
-       "pg_advisory_lock"},
+      {"session_lock", "SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false", "pg_advisory_lock"},
       {"terminate",
        "SELECT pg_terminate_backend(pid)::int AS v FROM pg_stat_activity WHERE "
        "application_name = 'victim'",
@@ -149,9 +148,9 @@ TEST(DatabaseSecurity, WhatCannotBeMonitoringIsRefusedAtLoadAndByCheck) {
                 AllOf(::testing::StartsWith(place), HasSubstr("which is not monitoring"),
                       HasSubstr("allow_unsafe: [" + harm.denied + "]")));
 
-    Process check({kBinary, "check", "--no-collectors.builtin", "--collectors.path", file,
-                   "--dsn", pg.Dsn()},
-                  {"DATA_SOURCE_NAME="});
+    Process check(
+        {kBinary, "check", "--no-collectors.builtin", "--collectors.path", file, "--dsn", pg.Dsn()},
+        {"DATA_SOURCE_NAME="});
     EXPECT_NE(check.Wait(60s), 0);
     EXPECT_THAT(check.Stdout() + check.Stderr(),
                 AllOf(HasSubstr(place), HasSubstr("allow_unsafe: [" + harm.denied + "]")));
@@ -175,10 +174,10 @@ TEST(DatabaseSecurity, WhatCannotBeMonitoringIsRefusedAtLoadAndByCheck) {
 // postgres_exporter's files have no allow_unsafe: the same reproductions are refused there too.
 TEST(DatabaseSecurity, ImportedFilesAreRefusedToo) {
   TempDir dir;
-  const auto file = dir.Write(
-      "queries.yaml",
-      "pg_locked:\n  query: \"SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false\"\n"
-      "  metrics:\n    - v: {usage: GAUGE, description: V.}\n");
+  const auto file =
+      dir.Write("queries.yaml",
+                "pg_locked:\n  query: \"SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false\"\n"
+                "  metrics:\n    - v: {usage: GAUGE, description: V.}\n");
   Process check({kBinary, "check", "--no-collectors.builtin", "--extend.query-path", file},
                 {"DATA_SOURCE_NAME="});
   EXPECT_NE(check.Wait(60s), 0);

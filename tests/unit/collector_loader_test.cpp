@@ -9,10 +9,10 @@
 #include <regex>
 #include <sstream>
 
-#include "pgtally/config/collector_writer.h"
-#include "pgtally/config/query_safety.h"
 #include "../fuzz/exposition_build.h"
 #include "../fuzz/exposition_check.h"
+#include "pgtally/config/collector_writer.h"
+#include "pgtally/config/query_safety.h"
 #include "promtool.h"
 #include "temp_dir.h"
 
@@ -654,22 +654,56 @@ std::vector<std::string> UnsafeNames(std::string_view sql) {
 
 TEST(QuerySafety, EveryDeniedFunctionIsRefusedAtLoad) {
   // Each reproduction of issue 16 first, then the rest of the list.
-  for (const std::string name :
-       {"pg_advisory_lock", "pg_terminate_backend", "dblink_exec", "pg_stat_statements_reset",
-        "pg_switch_wal", "pg_reload_conf", "dblink", "dblink_connect", "pg_cancel_backend",
-        "pg_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
-        "pg_try_advisory_lock", "pg_try_advisory_xact_lock", "pg_advisory_unlock",
-        "pg_advisory_unlock_all", "pg_stat_reset", "pg_stat_reset_shared",
-        "pg_stat_reset_single_table_counters", "pg_switch_xlog", "pg_rotate_logfile", "pg_promote",
-        "pg_wal_replay_pause", "pg_wal_replay_resume", "pg_create_restore_point",
-        "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
-        "pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
-        "pg_copy_logical_replication_slot", "pg_drop_replication_slot",
-        "pg_replication_slot_advance", "pg_logical_slot_get_changes",
-        "pg_replication_origin_create", "pg_logical_emit_message", "lo_import", "lo_export",
-        "lo_unlink", "pg_file_write", "pg_file_unlink", "pg_logdir_ls", "pg_read_file",
-        "pg_read_binary_file", "pg_ls_dir", "set_config", "pg_log_backend_memory_contexts",
-        "pg_import_system_collations", "pg_notify"}) {
+  for (const std::string name : {"pg_advisory_lock",
+                                 "pg_terminate_backend",
+                                 "dblink_exec",
+                                 "pg_stat_statements_reset",
+                                 "pg_switch_wal",
+                                 "pg_reload_conf",
+                                 "dblink",
+                                 "dblink_connect",
+                                 "pg_cancel_backend",
+                                 "pg_advisory_lock_shared",
+                                 "pg_advisory_xact_lock",
+                                 "pg_advisory_xact_lock_shared",
+                                 "pg_try_advisory_lock",
+                                 "pg_try_advisory_xact_lock",
+                                 "pg_advisory_unlock",
+                                 "pg_advisory_unlock_all",
+                                 "pg_stat_reset",
+                                 "pg_stat_reset_shared",
+                                 "pg_stat_reset_single_table_counters",
+                                 "pg_switch_xlog",
+                                 "pg_rotate_logfile",
+                                 "pg_promote",
+                                 "pg_wal_replay_pause",
+                                 "pg_wal_replay_resume",
+                                 "pg_create_restore_point",
+                                 "pg_backup_start",
+                                 "pg_backup_stop",
+                                 "pg_start_backup",
+                                 "pg_stop_backup",
+                                 "pg_create_physical_replication_slot",
+                                 "pg_create_logical_replication_slot",
+                                 "pg_copy_logical_replication_slot",
+                                 "pg_drop_replication_slot",
+                                 "pg_replication_slot_advance",
+                                 "pg_logical_slot_get_changes",
+                                 "pg_replication_origin_create",
+                                 "pg_logical_emit_message",
+                                 "lo_import",
+                                 "lo_export",
+                                 "lo_unlink",
+                                 "pg_file_write",
+                                 "pg_file_unlink",
+                                 "pg_logdir_ls",
+                                 "pg_read_file",
+                                 "pg_read_binary_file",
+                                 "pg_ls_dir",
+                                 "set_config",
+                                 "pg_log_backend_memory_contexts",
+                                 "pg_import_system_collations",
+                                 "pg_notify"}) {
     const std::string sql = "SELECT 1 AS v FROM " + name + "(1)";
     EXPECT_EQ(UnsafeNames(sql), std::vector<std::string>{name});
     const auto error = OnlyError(OneQuery(sql));
@@ -681,11 +715,11 @@ TEST(QuerySafety, EveryDeniedFunctionIsRefusedAtLoad) {
 
 TEST(QuerySafety, EveryStatementButAReadIsRefusedAtLoad) {
   for (const std::string keyword :
-       {"COPY", "DO", "LOCK", "CHECKPOINT", "VACUUM", "ANALYZE", "CALL", "SET", "RESET", "LOAD",
-        "LISTEN", "UNLISTEN", "NOTIFY", "DISCARD", "CLUSTER", "REINDEX", "REFRESH", "PREPARE",
-        "EXECUTE", "DEALLOCATE", "DECLARE", "FETCH", "MOVE", "CLOSE", "INSERT", "UPDATE",
-        "DELETE", "MERGE", "TRUNCATE", "CREATE", "ALTER", "DROP", "GRANT", "REVOKE", "BEGIN",
-        "COMMIT", "ROLLBACK", "SAVEPOINT"}) {
+       {"COPY",    "DO",      "LOCK",    "CHECKPOINT", "VACUUM",   "ANALYZE",  "CALL",    "SET",
+        "RESET",   "LOAD",    "LISTEN",  "UNLISTEN",   "NOTIFY",   "DISCARD",  "CLUSTER", "REINDEX",
+        "REFRESH", "PREPARE", "EXECUTE", "DEALLOCATE", "DECLARE",  "FETCH",    "MOVE",    "CLOSE",
+        "INSERT",  "UPDATE",  "DELETE",  "MERGE",      "TRUNCATE", "CREATE",   "ALTER",   "DROP",
+        "GRANT",   "REVOKE",  "BEGIN",   "COMMIT",     "ROLLBACK", "SAVEPOINT"}) {
     const std::string sql = "\"" + keyword + " x\"";
     EXPECT_EQ(UnsafeNames(keyword + " x"), std::vector<std::string>{keyword});
     const auto error = OnlyError(OneQuery(sql));
@@ -706,14 +740,14 @@ TEST(QuerySafety, EveryStatementButAReadIsRefusedAtLoad) {
 }
 
 TEST(QuerySafety, ReadsAreAllowed) {
-  for (const char* sql : {
-           "SELECT 1 AS v", "  (SELECT 1 AS v)", "WITH a AS (SELECT 1 AS v) SELECT v FROM a",
-           "VALUES (1)", "TABLE pg_stat_database", "SHOW work_mem", "SHOW POOLS",
-           "EXPLAIN SELECT 1", "EXPLAIN (FORMAT JSON) SELECT 1", "-- why\n/* note */ SELECT 1;",
-           // Monitoring functions granted to pg_monitor, and pg_sleep (bounded by the timeout).
-           "SELECT count(*) FROM pg_ls_waldir()", "SELECT pg_ls_archive_statusdir()",
-           "SELECT pg_sleep(0.1)", "SELECT pg_stat_file('postmaster.pid')",
-           "SELECT current_setting('work_mem')", "SELECT pg_wal_lsn_diff($1, '0/0')"}) {
+  for (const char* sql :
+       {"SELECT 1 AS v", "  (SELECT 1 AS v)", "WITH a AS (SELECT 1 AS v) SELECT v FROM a",
+        "VALUES (1)", "TABLE pg_stat_database", "SHOW work_mem", "SHOW POOLS", "EXPLAIN SELECT 1",
+        "EXPLAIN (FORMAT JSON) SELECT 1", "-- why\n/* note */ SELECT 1;",
+        // Monitoring functions granted to pg_monitor, and pg_sleep (bounded by the timeout).
+        "SELECT count(*) FROM pg_ls_waldir()", "SELECT pg_ls_archive_statusdir()",
+        "SELECT pg_sleep(0.1)", "SELECT pg_stat_file('postmaster.pid')",
+        "SELECT current_setting('work_mem')", "SELECT pg_wal_lsn_diff($1, '0/0')"}) {
     EXPECT_THAT(UnsafeNames(sql), ::testing::IsEmpty()) << sql;
   }
 }
@@ -743,17 +777,17 @@ TEST(QuerySafety, BypassesAreCaught) {
 }
 
 TEST(QuerySafety, NamesOnlyInTextColumnsOrCommentsDoNotTrip) {
-  for (const char* sql : {
-           "SELECT last_analyze, last_autoanalyze, vacuum_count, analyze_count FROM "
-           "pg_stat_user_tables",
-           "SELECT 'pg_advisory_lock(1)' AS v", "SELECT E'it\\'s pg_advisory_lock(1)' AS v",
-           "SELECT $$ pg_terminate_backend(1) $$ AS v",
-           "SELECT $q$ dblink_exec('x') $q$ AS v", "SELECT 1 AS v -- pg_reload_conf()",
-           "SELECT 1 AS v /* pg_switch_wal() /* nested */ pg_promote() */",
-           "SELECT 1 AS \"pg_advisory_lock(1)\"", "SELECT 1 AS \"COPY\"",
-           "SELECT pg_stat_reset AS v FROM t", "SELECT s.dblink FROM s",
-           "SELECT count(*) FILTER (WHERE query LIKE 'COPY%') FROM pg_stat_activity",
-           "SELECT 1 AS copy, 2 AS \"do\"", "SELECT $1::int AS v"}) {
+  for (const char* sql :
+       {"SELECT last_analyze, last_autoanalyze, vacuum_count, analyze_count FROM "
+        "pg_stat_user_tables",
+        "SELECT 'pg_advisory_lock(1)' AS v", "SELECT E'it\\'s pg_advisory_lock(1)' AS v",
+        "SELECT $$ pg_terminate_backend(1) $$ AS v", "SELECT $q$ dblink_exec('x') $q$ AS v",
+        "SELECT 1 AS v -- pg_reload_conf()",
+        "SELECT 1 AS v /* pg_switch_wal() /* nested */ pg_promote() */",
+        "SELECT 1 AS \"pg_advisory_lock(1)\"", "SELECT 1 AS \"COPY\"",
+        "SELECT pg_stat_reset AS v FROM t", "SELECT s.dblink FROM s",
+        "SELECT count(*) FILTER (WHERE query LIKE 'COPY%') FROM pg_stat_activity",
+        "SELECT 1 AS copy, 2 AS \"do\"", "SELECT $1::int AS v"}) {
     EXPECT_THAT(UnsafeNames(sql), ::testing::IsEmpty()) << sql;
   }
 }
@@ -784,8 +818,8 @@ TEST(QuerySafety, AllowUnsafeAllowsExactlyWhatItNames) {
   EXPECT_TRUE(
       ParseCollectorFile(OneQuery(two, "[pg_advisory_lock, pg_advisory_unlock]"), "c.yaml").ok());
   // Named in any case; a single name needs no list.
-  const auto loaded = ParseCollectorFile(OneQuery(two, "[PG_ADVISORY_LOCK, Pg_Advisory_Unlock]"),
-                                         "c.yaml");
+  const auto loaded =
+      ParseCollectorFile(OneQuery(two, "[PG_ADVISORY_LOCK, Pg_Advisory_Unlock]"), "c.yaml");
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded.collectors[0].allow_unsafe,
             (std::vector<std::string>{"pg_advisory_lock", "pg_advisory_unlock"}));
@@ -842,8 +876,9 @@ TEST(ExpositionNames, AHistogramsSeriesNamesAreTakenAcrossFiles) {
   const auto loaded = LoadCollectors({dir.path()});
   ASSERT_EQ(loaded.errors.size(), 2u);
   EXPECT_EQ(loaded.errors[0].ToString(),
-            dir.path() + "/b.yaml:3:51: metric \"x_count\" clashes with histogram \"x\" (its "
-                         "series x_count) defined at " +
+            dir.path() +
+                "/b.yaml:3:51: metric \"x_count\" clashes with histogram \"x\" (its "
+                "series x_count) defined at " +
                 dir.path() +
                 "/a.yaml:3:51: a histogram x writes x_bucket, x_sum and x_count, which no other "
                 "metric may be named; rename one");
@@ -863,14 +898,14 @@ TEST(ExpositionNames, OneFamilyOnceWhateverItsTypeUnlessNeverTogether) {
                         "[{column: v, type: counter, name: m}]}\n"),
               HasSubstr("metric \"m\" is already defined at c.yaml:3:"));
   // Variants for different versions never write into one exposition.
-  EXPECT_TRUE(ParseCollectorFile(
-                  "version: 1\ncollectors:\n"
-                  "  - {name: a, help: A., max_version: 139999, query: SELECT 1, values: "
-                  "[{column: v, type: histogram, name: m}]}\n"
-                  "  - {name: b, help: B., min_version: 140000, query: SELECT 1, values: "
-                  "[{column: v, type: gauge, name: m_count}]}\n",
-                  "c.yaml")
-                  .ok());
+  EXPECT_TRUE(
+      ParseCollectorFile("version: 1\ncollectors:\n"
+                         "  - {name: a, help: A., max_version: 139999, query: SELECT 1, values: "
+                         "[{column: v, type: histogram, name: m}]}\n"
+                         "  - {name: b, help: B., min_version: 140000, query: SELECT 1, values: "
+                         "[{column: v, type: gauge, name: m_count}]}\n",
+                         "c.yaml")
+          .ok());
 }
 
 TEST(ExpositionNames, AHistogramsCollectorHasNoLeLabel) {
@@ -961,13 +996,13 @@ TEST(ExpositionNames, WhatTheLoaderRefusesPromtoolRejects) {
 TEST(ExpositionCheck, KnowsTheFormatsRules) {
   const auto problem = [](std::string_view text) { return fuzz::ExpositionProblem(text); };
   EXPECT_EQ(problem("# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"2\"} NaN\n"), "");
-  EXPECT_NE(problem("a 1\na 2\n"), "");                                   // a series twice
-  EXPECT_NE(problem("a 1\nb 1\na 2\n"), "");                              // a family twice
-  EXPECT_NE(problem("a{x=\"1\",x=\"2\"} 1\n"), "");                       // a label twice
-  EXPECT_NE(problem("a{x=\"1} 1\n"), "");                                 // unterminated
-  EXPECT_NE(problem("1a 1\n"), "");                                       // a name
-  EXPECT_NE(problem("a one\n"), "");                                      // a value
-  EXPECT_NE(problem("# TYPE a gauge\n# TYPE a gauge\na 1\n"), "");        // TYPE twice
+  EXPECT_NE(problem("a 1\na 2\n"), "");                             // a series twice
+  EXPECT_NE(problem("a 1\nb 1\na 2\n"), "");                        // a family twice
+  EXPECT_NE(problem("a{x=\"1\",x=\"2\"} 1\n"), "");                 // a label twice
+  EXPECT_NE(problem("a{x=\"1} 1\n"), "");                           // unterminated
+  EXPECT_NE(problem("1a 1\n"), "");                                 // a name
+  EXPECT_NE(problem("a one\n"), "");                                // a value
+  EXPECT_NE(problem("# TYPE a gauge\n# TYPE a gauge\na 1\n"), "");  // TYPE twice
   EXPECT_NE(problem("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\n"), "");  // no +Inf
   EXPECT_NE(problem("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n"), "");
   EXPECT_EQ(problem("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"

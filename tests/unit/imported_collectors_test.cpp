@@ -652,7 +652,8 @@ TEST(ImportedCollectors, DeniedCallsAreRefusedWithTheWayOut) {
       "<13.0.0 || >=14.0.0\"\n  metrics:\n    - v: {usage: GAUGE, description: V.}\n",
       "pe.yaml", CollectorFormat::kPostgresExporter);
   ASSERT_EQ(ranges.errors.size(), 1u);
-  EXPECT_THAT(ranges.errors[0].ToString(), HasSubstr("pe.yaml:2:30: collector \"pg_x\": dblink_exec()"));
+  EXPECT_THAT(ranges.errors[0].ToString(),
+              HasSubstr("pe.yaml:2:30: collector \"pg_x\": dblink_exec()"));
   const auto pg_exporter = ParseCollectorFile(
       "b:\n  name: t\n  query: COPY t TO PROGRAM 'rm -rf /'\n  metrics:\n"
       "    - v: {usage: GAUGE, scale: 1}\n",
@@ -671,20 +672,18 @@ TEST(ImportedCollectors, ASpoofedPgUpIsRefused) {
             "pe.yaml:4:7: collector \"pg\": metric name \"pg_up\" is reserved for pgtally's own "
             "metrics (pg_up and every pgtally_*); choose another name");
   // And pg_exporter's rename to it.
-  EXPECT_THAT(
-      AllErrors(ParseCollectorFile("pg:\n  name: pg\n  query: SELECT 1 AS v\n  metrics:\n"
-                                   "    - v: {usage: GAUGE, rename: up}\n",
-                                   "px.yaml", CollectorFormat::kPgExporter)),
-      HasSubstr("metric name \"pg_up\" is reserved"));
+  EXPECT_THAT(AllErrors(ParseCollectorFile("pg:\n  name: pg\n  query: SELECT 1 AS v\n  metrics:\n"
+                                           "    - v: {usage: GAUGE, rename: up}\n",
+                                           "px.yaml", CollectorFormat::kPgExporter)),
+              HasSubstr("metric name \"pg_up\" is reserved"));
 }
 
 TEST(ImportedCollectors, AHistogramsSeriesClashWithAnotherColumn) {
   // postgres_exporter's HISTOGRAM "latency" writes pg_q_latency_count; a GAUGE of that name too.
-  EXPECT_THAT(AllErrors(ParseCollectorFile(
-                  "pg_q:\n  query: SELECT 1\n  metrics:\n"
-                  "    - latency: {usage: HISTOGRAM, description: L.}\n"
-                  "    - latency_count: {usage: GAUGE, description: C.}\n",
-                  "pe.yaml", CollectorFormat::kPostgresExporter)),
+  EXPECT_THAT(AllErrors(ParseCollectorFile("pg_q:\n  query: SELECT 1\n  metrics:\n"
+                                           "    - latency: {usage: HISTOGRAM, description: L.}\n"
+                                           "    - latency_count: {usage: GAUGE, description: C.}\n",
+                                           "pe.yaml", CollectorFormat::kPostgresExporter)),
               HasSubstr("metric \"pg_q_latency_count\" clashes with histogram \"pg_q_latency\""));
 }
 
