@@ -150,7 +150,8 @@ bool IsIdentStart(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 
 bool IsIdentChar(unsigned char c) { return IsIdentStart(c) || std::isdigit(c) || c == '$'; }
 
 struct Token {
-  enum Kind { kWord, kQuotedName, kSymbol } kind;
+  // kEscapedName: U&"..." with Unicode escapes, whose name the list cannot read.
+  enum Kind { kWord, kQuotedName, kEscapedName, kSymbol } kind;
   std::string text;  // a word in lower case, a quoted name's content, or the symbol
   std::size_t offset;
 };
@@ -202,6 +203,10 @@ std::size_t SkipDollarQuote(std::string_view sql, std::size_t at) {
   return close == std::string_view::npos ? sql.size() : close + tag.size();
 }
 
+bool IsSymbolToken(const Token& token, char symbol) {
+  return token.kind == Token::kSymbol && token.text.size() == 1 && token.text[0] == symbol;
+}
+
 std::vector<Token> Tokenize(std::string_view sql, bool backslash_escapes) {
   std::vector<Token> tokens;
   std::size_t i = 0;
@@ -220,7 +225,10 @@ std::vector<Token> Tokenize(std::string_view sql, bool backslash_escapes) {
                             tokens.back().text == "e" && tokens.back().offset + 1 == i;
       i = SkipString(sql, i, backslash_escapes || extended);
     } else if (c == '"') {
-      Token token{Token::kQuotedName, "", i};
+      const bool escaped = tokens.size() >= 2 && IsSymbolToken(tokens.back(), '&') &&
+                           tokens.back().offset + 1 == i && tokens[tokens.size() - 2].text == "u" &&
+                           tokens[tokens.size() - 2].offset + 2 == i;
+      Token token{escaped ? Token::kEscapedName : Token::kQuotedName, "", i};
       for (++i; i < sql.size(); ++i) {
         if (sql[i] != '"') {
           token.text += sql[i];
@@ -319,6 +327,16 @@ void FindStatements(const std::vector<Token>& tokens, std::vector<UnsafeUse>& us
 
 void FindCalls(const std::vector<Token>& tokens, std::vector<UnsafeUse>& uses) {
   for (std::size_t k = 0; k + 1 < tokens.size(); ++k) {
+    if (tokens[k].kind == Token::kEscapedName &&
+        (IsSymbol(tokens, k + 1, '(') ||
+         (IsWord(tokens, k + 1, "uescape") && IsSymbol(tokens, k + 2, '(')))) {
+      uses.push_back({.name = "U&\"" + tokens[k].text + "\"",
+                      .offset = tokens[k].offset,
+                      .reason = "is a function name written with Unicode escapes, which the "
+                                "deny-list cannot read; write the name plainly",
+                      .allowable = false});
+      continue;
+    }
     if (tokens[k].kind == Token::kSymbol || !IsSymbol(tokens, k + 1, '(')) continue;
     if (const Denied* denied = DeniedFunction(tokens[k].text)) {
       uses.push_back({.name = tokens[k].text,

@@ -34,8 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (loaded.ok()) {
     for (const int version : {90600, 130000, 170000}) {
       for (const bool in_recovery : {false, true}) {
-        const auto text = pgtally::fuzz::BuildExposition(loaded.collectors, version, in_recovery);
-        if (!pgtally::fuzz::ExpositionProblem(text).empty()) __builtin_trap();
+        const auto exposition =
+            pgtally::fuzz::BuildExposition(loaded.collectors, version, in_recovery);
+        if (!pgtally::fuzz::ExpositionProblem(exposition).empty()) __builtin_trap();
       }
     }
   }

@@ -192,12 +192,15 @@ class ExpositionChecker {
                               double value) {
     const auto le = labels.find("le");
     const bool bucket = name == current_ + "_bucket";
-    if (bucket != (le != labels.end()))
+    if (bucket != (le != labels.end())) {
       return "a histogram sample with le where it does not belong";
+    }
     std::string group;
     double bound = 0;
+    bool inf = false;
     if (bucket) {
       if (!ParseNumber(le->second, bound)) return "an invalid le";
+      inf = le->second == "+Inf";
       labels.erase(le);
     }
     for (const auto& [label, label_value] : labels) group += label + "=" + label_value + ",";
@@ -207,7 +210,7 @@ class ExpositionChecker {
       if (value < histogram.last_bucket) return "a bucket below the one before";
       histogram.last_le = bound;
       histogram.last_bucket = value;
-      if (le->second == "+Inf") {
+      if (inf) {
         histogram.has_inf = true;
         histogram.inf = value;
       }

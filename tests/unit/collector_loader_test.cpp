@@ -774,6 +774,12 @@ TEST(QuerySafety, BypassesAreCaught) {
   EXPECT_EQ(UnsafeNames("SELECT 1 ;; COPY t TO PROGRAM 'x'"), std::vector<std::string>{"COPY"});
   EXPECT_EQ(UnsafeNames("/* a */ -- b\n((DO $$ BEGIN END $$))"), std::vector<std::string>{"DO"});
   EXPECT_EQ(UnsafeNames("copy t to '/tmp/x'"), std::vector<std::string>{"COPY"});
+  // A name spelt with Unicode escapes cannot be read, so it cannot be called.
+  EXPECT_THAT(OnlyError(OneQuery(R"('SELECT U&"pg\005fadvisory_lock"(1) AS v')")),
+              HasSubstr("written with Unicode escapes"));
+  EXPECT_EQ(UnsafeNames(R"(SELECT U&"!0070g_promote" UESCAPE '!' ())"),
+            std::vector<std::string>{R"(U&"!0070g_promote")"});
+  EXPECT_THAT(UnsafeNames(R"(SELECT 1 AS U&"\0076")"), ::testing::IsEmpty());
 }
 
 TEST(QuerySafety, NamesOnlyInTextColumnsOrCommentsDoNotTrip) {
