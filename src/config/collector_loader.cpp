@@ -10,6 +10,7 @@
 
 #include "config/imported_collectors.h"
 #include "config/yaml_reader.h"
+#include "pgtally/config/query_safety.h"
 
 namespace pgtally {
 namespace {
@@ -163,6 +164,79 @@ void ReadQueries(YamlReader& reader, const YAML::Node& node, const std::string& 
   }
 }
 
+// The names of the denied calls and statements the collector's queries use.
+std::set<std::string> UnsafeNamesUsed(const CollectorSpec& spec) {
+  std::set<std::string> names;
+  for (const auto& query : spec.queries) {
+    for (auto& use : FindUnsafeUses(query.sql)) names.insert(std::move(use.name));
+  }
+  return names;
+}
+
+// allow_unsafe: each name must be on the deny-list and used by the query, so that allowing one
+// denied call never allows another, and a stale entry does not wait for the next edit to apply.
+void ReadAllowUnsafe(YamlReader& reader, const YAML::Node& node, const std::string& what,
+                     CollectorSpec& spec) {
+  const auto names = reader.GetStringList(node, "allow_unsafe", what);
+  if (!names) return;
+  const auto used = UnsafeNamesUsed(spec);
+  for (const auto& name : *names) {
+    const std::string normalized = NormalizeUnsafeName(name);
+    if (normalized.empty()) {
+      reader.Error(node["allow_unsafe"],
+                   fmt::format("{}: allow_unsafe: \"{}\" is not a denied function or statement "
+                               "(docs/security.md lists them); remove it",
+                               what, name));
+    } else if (!used.contains(normalized)) {
+      reader.Error(
+          node["allow_unsafe"],
+          fmt::format("{}: allow_unsafe: the query does not use {}; remove it", what, normalized));
+    } else if (std::ranges::find(spec.allow_unsafe, normalized) == spec.allow_unsafe.end()) {
+      spec.allow_unsafe.push_back(normalized);
+    }
+  }
+}
+
+// Byte `offset` of `sql` counted as PostgreSQL counts positions: in characters, from 1.
+int CharacterPosition(std::string_view sql, std::size_t offset) {
+  const auto before = sql.substr(0, offset);
+  return 1 + static_cast<int>(std::ranges::count_if(
+                 before, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// Reports each use of a denied call or statement that the collector does not allow, at its
+// place in the file.
+void ReportUnsafeUses(const CollectorSpec& spec, CollectorFormat format, Diagnostics& errors) {
+  std::set<std::pair<std::string, std::string>> reported;  // a place and a name
+  for (const auto& query : spec.queries) {
+    for (const auto& use : FindUnsafeUses(query.sql)) {
+      if (std::ranges::find(spec.allow_unsafe, use.name) != spec.allow_unsafe.end()) continue;
+      const SourceLocation where = query.Locate(CharacterPosition(query.sql, use.offset));
+      if (!reported.emplace(where.ToString(), use.name).second) continue;
+      const std::string thing = use.statement ? use.name : use.name + "()";
+      if (!use.allowable) {
+        errors.push_back(
+            {where, fmt::format("collector \"{}\": {} {}", spec.name, thing, use.reason)});
+        continue;
+      }
+      std::string way_out;
+      if (format == CollectorFormat::kPgtally) {
+        way_out = fmt::format(
+            "remove it; if the collector really must, add allow_unsafe: [{}] "
+            "(docs/security.md: the risk is yours)",
+            use.name);
+      } else {
+        way_out = fmt::format(
+            "remove it; if the collector really must, write it in pgtally's "
+            "format (docs/importing.md) with allow_unsafe: [{}]",
+            use.name);
+      }
+      errors.push_back({where, fmt::format("collector \"{}\": {} {}, which is not monitoring; {}",
+                                           spec.name, thing, use.reason, way_out)});
+    }
+  }
+}
+
 void ReadLabels(YamlReader& reader, const YAML::Node& node, const std::string& what,
                 CollectorSpec& spec) {
   const YAML::Node labels = node["labels"];
@@ -250,11 +324,6 @@ std::optional<ValueSpec> ReadValue(YamlReader& reader, const YAML::Node& item,
                  fmt::format("{}: \"{}\" is not a valid metric name (letters, digits and _, "
                              "not starting with a digit)",
                              what, value.metric_name));
-    ok = false;
-  } else if (value.metric_name.starts_with(kReservedPrefix) || value.metric_name == "pg_up") {
-    reader.Error(name_node,
-                 fmt::format("{}: metric name \"{}\" is reserved for pgtally's own metrics", what,
-                             value.metric_name));
     ok = false;
   } else if (spec.legacy_names) {
     // Names as another exporter made them, kept so that dashboards and alerts still match.
@@ -394,6 +463,7 @@ std::optional<CollectorSpec> ReadCollector(YamlReader& reader, const YAML::Node&
   spec.legacy_names = reader.GetBool(node, "legacy_names", what).value_or(false);
   ReadParameters(reader, node, what, spec);
   ReadQueries(reader, node, what, spec);
+  ReadAllowUnsafe(reader, node, what, spec);
   ReadLabels(reader, node, what, spec);
   if (auto label = reader.GetString(node, "target_label", what)) {
     if (!IsValidLabelName(*label)) {
@@ -465,6 +535,66 @@ bool NeverRunTogether(const CollectorSpec& a, const CollectorSpec& b) {
   return true;
 }
 
+// The names a value's family takes in the exposition: its own, and a histogram's series
+// (x_bucket, x_sum, x_count), which no other family may have.
+std::vector<std::string> ClaimedNames(const ValueSpec& value) {
+  if (value.kind != MetricKind::kHistogram) return {value.metric_name};
+  return {value.metric_name, value.metric_name + "_bucket", value.metric_name + "_sum",
+          value.metric_name + "_count"};
+}
+
+bool IsReservedName(std::string_view name) {
+  return name.starts_with(kReservedPrefix) || name == "pg_up";
+}
+
+// What only one value can get wrong: a name that pgtally's own metrics use (pg_up, pgtally_*: a
+// second pg_up would be a spoofed one), or a histogram's "le" label taken by a label of its own.
+void CheckOwnNames(const CollectorSpec& spec, const ValueSpec& value, Diagnostics& errors) {
+  for (const auto& name : ClaimedNames(value)) {
+    if (IsReservedName(name)) {
+      errors.push_back(
+          {value.location, fmt::format("collector \"{}\": metric name \"{}\" is reserved for "
+                                       "pgtally's own metrics (pg_up and every pgtally_*); choose "
+                                       "another name",
+                                       spec.name, name)});
+      return;
+    }
+  }
+  const bool le_label =
+      std::ranges::find(spec.labels, "le", &LabelSpec::name) != spec.labels.end() ||
+      spec.target_label == "le";
+  if (value.kind == MetricKind::kHistogram && le_label) {
+    errors.push_back({value.location,
+                      fmt::format("collector \"{}\": histogram \"{}\" gives its buckets the "
+                                  "label \"le\", which the collector also has; rename that label",
+                                  spec.name, value.metric_name)});
+  }
+}
+
+std::string ClashMessage(const std::string& name, const ValueSpec& value, const ValueSpec& other) {
+  const auto describe = [&](const ValueSpec& v) {
+    return v.metric_name == name
+               ? fmt::format("metric \"{}\"", name)
+               : fmt::format("histogram \"{}\" (its series {})", v.metric_name, name);
+  };
+  if (value.metric_name == name && other.metric_name == name) {
+    return fmt::format("metric \"{}\" is already defined at {}", name, other.location.ToString());
+  }
+  return fmt::format(
+      "{} clashes with {} defined at {}: a histogram x writes x_bucket, x_sum and "
+      "x_count, which no other metric may be named; rename one",
+      describe(value), describe(other), other.location.ToString());
+}
+
+// What each collector of a file can get wrong alone, whatever the format it is written in.
+void CheckEachCollector(const std::vector<CollectorSpec>& collectors, CollectorFormat format,
+                        Diagnostics& errors) {
+  for (const auto& spec : collectors) {
+    ReportUnsafeUses(spec, format, errors);
+    for (const auto& value : spec.values) CheckOwnNames(spec, value, errors);
+  }
+}
+
 LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
                            CollectorFormat format) {
   LoadedCollectors loaded;
@@ -479,6 +609,7 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
     } else {
       ReadPgExporterFile(reader, *root, loaded.collectors);
     }
+    CheckEachCollector(loaded.collectors, format, loaded.errors);
     return loaded;
   }
   if (!root->IsMap()) {
@@ -506,6 +637,7 @@ LoadedCollectors ParseFile(std::string_view text, const std::string& filename,
   for (const auto& node : collectors) {
     if (auto spec = ReadCollector(reader, node)) loaded.collectors.push_back(std::move(*spec));
   }
+  CheckEachCollector(loaded.collectors, format, loaded.errors);
   return loaded;
 }
 
@@ -615,8 +747,12 @@ void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics&
     return from > 0 && (a < from) == (b < from);
   };
   std::map<std::string, std::size_t> collector_names;
-  // The collectors defining each metric so far, by index.
-  std::map<std::string, std::vector<std::size_t>> metrics;
+  // The values claiming each name so far: their family's, and for a histogram its series'.
+  struct Claim {
+    std::size_t collector;
+    const ValueSpec* value;
+  };
+  std::map<std::string, std::vector<Claim>> claims;
   for (std::size_t i = 0; i < collectors.size(); ++i) {
     const auto& spec = collectors[i];
     if (auto [it, fresh] = collector_names.emplace(spec.name, i);
@@ -626,19 +762,18 @@ void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics&
                                       collectors[it->second].location.ToString())});
     }
     for (const auto& value : spec.values) {
-      auto& definers = metrics[value.metric_name];
-      for (const std::size_t other : definers) {
-        if (reported(other, i) || (other != i && NeverRunTogether(spec, collectors[other]))) {
-          continue;
+      for (const auto& name : ClaimedNames(value)) {
+        auto& claimants = claims[name];
+        for (const auto& other : claimants) {
+          if (reported(other.collector, i) ||
+              (other.collector != i && NeverRunTogether(spec, collectors[other.collector]))) {
+            continue;
+          }
+          errors.push_back({value.location, ClashMessage(name, value, *other.value)});
+          break;
         }
-        const auto& earlier =
-            std::ranges::find(collectors[other].values, value.metric_name, &ValueSpec::metric_name)
-                ->location;
-        errors.push_back({value.location, fmt::format("metric \"{}\" is already defined at {}",
-                                                      value.metric_name, earlier.ToString())});
-        break;
+        claimants.push_back({i, &value});
       }
-      definers.push_back(i);
     }
   }
 }

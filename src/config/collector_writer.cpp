@@ -146,6 +146,9 @@ void WriteCollector(YAML::Emitter& out, const CollectorSpec& spec) {
     out << YAML::Key << "target_label" << YAML::Value << spec.target_label;
   }
   if (spec.legacy_names) out << YAML::Key << "legacy_names" << YAML::Value << true;
+  if (!spec.allow_unsafe.empty()) {
+    out << YAML::Key << "allow_unsafe" << YAML::Value << YAML::Flow << spec.allow_unsafe;
+  }
   if (!spec.labels.empty()) {
     out << YAML::Key << "labels" << YAML::Value << YAML::BeginSeq;
     for (const auto& label : spec.labels) {

@@ -1,10 +1,15 @@
 // libFuzzer target: arbitrary bytes as a collector file, a pgtally.yaml and a web config file.
 // Loading must never crash, hang or leak, whatever the input; every problem is a diagnostic.
+// And what loads without a problem makes a valid exposition on every server it could run on,
+// with the self-metrics the exporter appends (exposition_check.h): the loader's name rules are
+// what keeps it valid, so an input that gets past them with an invalid exposition is a finding.
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "exposition_build.h"
+#include "exposition_check.h"
 #include "pgtally/config/collector_loader.h"
 #include "pgtally/config/exporter_config.h"
 #include "pgtally/config/web_config.h"
@@ -25,6 +30,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     (void)spec.RunsOn(true);
+  }
+  if (loaded.ok()) {
+    for (const int version : {90600, 130000, 170000}) {
+      for (const bool in_recovery : {false, true}) {
+        const auto exposition =
+            pgtally::fuzz::BuildExposition(loaded.collectors, version, in_recovery);
+        if (!pgtally::fuzz::ExpositionProblem(exposition).empty()) __builtin_trap();
+      }
+    }
   }
   pgtally::ExporterConfig config;
   (void)pgtally::ParseExporterConfig(text, "fuzz.yaml", config);

@@ -2,7 +2,9 @@
 // writes exposition lines itself. They must stay well formed: valid UTF-8, one line per sample, and
 // no line that a label value's bytes could have broken. Two collectors read the same rows: one
 // with labels, a scale and on_null; one with a histogram (its bounds and counts parsed from
-// array text), a mapped value and a Go duration.
+// array text), a mapped value and a Go duration. Their families, with the self-metrics the
+// exporter appends, must together be a valid exposition (exposition_check.h): every family once,
+// no series twice, a histogram's buckets in order and ending in +Inf.
 
 #include <algorithm>
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "exposition_build.h"
+#include "exposition_check.h"
 #include "pgtally/collect/exposition.h"
 #include "pgtally/collect/family_builder.h"
 #include "pgtally/collect/value_parser.h"
@@ -71,12 +75,14 @@ const std::vector<pgtally::CollectorSpec>& Specs() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const FuzzTable table(input);
+  std::string exposition;
   for (const auto& spec : Specs()) {
     pgtally::FamilyBuilder builder(spec);
     if (builder.Add(table, {{"datname", std::string(input.substr(0, 8))}})) __builtin_trap();
     const std::size_t series = builder.series();
     std::string text;
     pgtally::AppendFamilies(builder.Take(), text);
+    exposition += text;
 
     if (pgtally::SanitizeUtf8(text) != text) __builtin_trap();  // must already be valid UTF-8
     std::size_t samples = 0;
@@ -99,5 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (samples + histograms > series) __builtin_trap();
   }
+  pgtally::fuzz::AppendSelfMetrics(exposition);
+  if (!pgtally::fuzz::ExpositionProblem(exposition).empty()) __builtin_trap();
   return 0;
 }

@@ -70,7 +70,7 @@ const std::string kUnknownKeyError =
     "/unknown_key.yaml:7:5: error: collector \"broken_unknown_key\": unknown key \"lables\" "
     "(expected one of: name, help, query, queries, scope, role, min_version, max_version, "
     "timeout, optional, cache_ttl, max_series, labels, values, parameters, omitted_rows_column, "
-    "target_type, target_label, legacy_names)";
+    "target_type, target_label, legacy_names, allow_unsafe)";
 const std::string kYamlError =
     kBroken + "/yaml_syntax.yaml:8:11: error: YAML syntax: end of sequence flow not found";
 

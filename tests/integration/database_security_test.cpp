@@ -1,6 +1,8 @@
-// How pgtally meets its database: TLS as the DSN's sslmode says, and passwords from libpq's own
-// password file. (Least privilege and the read-only guarantee are in kubernetes_test and
-// scrape_test; the password file of our own in lifecycle_test.)
+// How pgtally meets its database: TLS as the DSN's sslmode says, passwords from libpq's own
+// password file, and collectors that cannot harm it: what a read-only transaction does not stop
+// is refused at load and by `pgtally check` (docs/security.md). (Least privilege and the
+// read-only transaction are in kubernetes_test and scrape_test; the password file of our own in
+// lifecycle_test.)
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 
 #include "http_client.h"
 #include "pg_server.h"
+#include "pgtally/config/collector_loader.h"
 #include "process.h"
 #include "temp_dir.h"
 #include "test_exporter.h"
@@ -20,7 +23,9 @@
 namespace pgtally::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 const std::string kBinary = PGTALLY_BINARY;
@@ -87,6 +92,98 @@ TEST(DatabaseSecurity, LibpqPasswordFileIsUsed) {
   process.Signal(SIGTERM);
   EXPECT_EQ(process.Wait(10s), 0);
   EXPECT_THAT(process.Stderr(), ::testing::Not(HasSubstr(kPassword)));
+}
+
+// Issue 16's reproductions: each had an effect that outlives the scrape or reaches past the
+// read-only transaction, even when the query returns no rows and fails as a mapping error.
+struct Harm {
+  std::string collector;
+  std::string query;
+  std::string denied;  // what allow_unsafe must name
+};
+
+const std::vector<Harm>& Reproductions() {
+  static const std::vector<Harm> kHarms = {
+      {"session_lock", "SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false", "pg_advisory_lock"},
+      {"terminate",
+       "SELECT pg_terminate_backend(pid)::int AS v FROM pg_stat_activity WHERE "
+       "application_name = 'victim'",
+       "pg_terminate_backend"},
+      {"remote_write",
+       "SELECT 1 AS v FROM dblink_exec('dbname=postgres', 'CREATE TABLE harmed (id int)')",
+       "dblink_exec"},
+      {"copy_program", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/pgtally-harmed'", "COPY"},
+      {"copy_file", "COPY (SELECT 1) TO '/tmp/pgtally-harmed'", "COPY"},
+      {"statements_reset", "SELECT 1 AS v FROM pg_stat_statements_reset()",
+       "pg_stat_statements_reset"},
+      {"checkpoint", "CHECKPOINT", "CHECKPOINT"},
+      {"switch_wal", "SELECT pg_switch_wal()::text AS v", "pg_switch_wal"},
+      {"reload", "SELECT pg_reload_conf()::int AS v", "pg_reload_conf"},
+      {"exclusive_lock", "DO $$BEGIN LOCK TABLE precious IN ACCESS EXCLUSIVE MODE; END$$", "DO"},
+  };
+  return kHarms;
+}
+
+std::string HarmFile(const Harm& harm, bool allowed) {
+  std::string yaml = "version: 1\ncollectors:\n  - name: " + harm.collector +
+                     "\n    help: H.\n    query: |\n      " + harm.query +
+                     "\n    values: [{column: v, type: gauge}]\n";
+  if (allowed) yaml += "    allow_unsafe: [" + harm.denied + "]\n";
+  return yaml;
+}
+
+TEST(DatabaseSecurity, WhatCannotBeMonitoringIsRefusedAtLoadAndByCheck) {
+  PgServer pg(PgServer::Options{});
+  pg.Exec("CREATE EXTENSION IF NOT EXISTS dblink");
+  pg.Exec("CREATE TABLE precious (id int)");
+  TempDir dir;
+  for (const auto& harm : Reproductions()) {
+    SCOPED_TRACE(harm.collector);
+    const auto file = dir.Write(harm.collector + ".yaml", HarmFile(harm, false));
+    // The place is the call's (or the statement's) own: line 6, where the query's text starts.
+    const std::string place = file + ":6:";
+    const auto loaded = LoadCollectors({file});
+    ASSERT_EQ(loaded.errors.size(), 1u);
+    EXPECT_THAT(loaded.errors[0].ToString(),
+                AllOf(::testing::StartsWith(place), HasSubstr("which is not monitoring"),
+                      HasSubstr("allow_unsafe: [" + harm.denied + "]")));
+
+    Process check(
+        {kBinary, "check", "--no-collectors.builtin", "--collectors.path", file, "--dsn", pg.Dsn()},
+        {"DATA_SOURCE_NAME="});
+    EXPECT_NE(check.Wait(60s), 0);
+    EXPECT_THAT(check.Stdout() + check.Stderr(),
+                AllOf(HasSubstr(place), HasSubstr("allow_unsafe: [" + harm.denied + "]")));
+
+    // Named under allow_unsafe, the collector loads: the risk is then the author's.
+    const auto allowed = dir.Write(harm.collector + "_allowed.yaml", HarmFile(harm, true));
+    const auto reloaded = LoadCollectors({allowed});
+    EXPECT_TRUE(reloaded.ok()) << reloaded.errors.front().ToString();
+    Process allowed_check({kBinary, "check", "--no-collectors.builtin", "--collectors.path",
+                           allowed, "--dsn", pg.Dsn()},
+                          {"DATA_SOURCE_NAME="});
+    allowed_check.Wait(60s);
+    EXPECT_THAT(allowed_check.Stdout() + allowed_check.Stderr(),
+                Not(HasSubstr("which is not monitoring")));
+  }
+  // Nothing ran: no lock is held, nothing was written.
+  EXPECT_EQ(pg.QueryValue("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+  EXPECT_EQ(pg.QueryValue("SELECT to_regclass('harmed') IS NULL"), "t");
+}
+
+// postgres_exporter's files have no allow_unsafe: the same reproductions are refused there too.
+TEST(DatabaseSecurity, ImportedFilesAreRefusedToo) {
+  TempDir dir;
+  const auto file =
+      dir.Write("queries.yaml",
+                "pg_locked:\n  query: \"SELECT 1 AS v FROM pg_advisory_lock(4711) WHERE false\"\n"
+                "  metrics:\n    - v: {usage: GAUGE, description: V.}\n");
+  Process check({kBinary, "check", "--no-collectors.builtin", "--extend.query-path", file},
+                {"DATA_SOURCE_NAME="});
+  EXPECT_NE(check.Wait(60s), 0);
+  EXPECT_THAT(check.Stdout() + check.Stderr(),
+              AllOf(HasSubstr(file + ":2:30:"), HasSubstr("pg_advisory_lock()"),
+                    HasSubstr("write it in pgtally's format")));
 }
 
 }  // namespace

@@ -253,17 +253,19 @@ collectors:
   EXPECT_TRUE(std::isnan(SampleValue(body, "old_only_v")));
 }
 
+// The second line of defence: the loader refuses these (docs/security.md); allowed anyway, the
+// read-only transaction and the one-statement protocol still stop them.
 TEST_F(ScrapeTest, CollectorsCannotWrite) {
   pg_.Exec(
       "CREATE TABLE IF NOT EXISTS precious (id int); TRUNCATE precious; INSERT INTO precious "
       "VALUES (1)");
   auto exporter = MakeExporter(pg_.Dsn(), R"yaml(version: 1
 collectors:
-  - {name: w_insert, help: W., query: "INSERT INTO precious VALUES (2) RETURNING id AS v", values: [{column: v, type: gauge}]}
+  - {name: w_insert, help: W., query: "INSERT INTO precious VALUES (2) RETURNING id AS v", allow_unsafe: [INSERT], values: [{column: v, type: gauge}]}
   - {name: w_cte, help: W., query: "WITH d AS (DELETE FROM precious RETURNING id) SELECT count(*) AS v FROM d", values: [{column: v, type: gauge}]}
-  - {name: w_multi, help: W., query: "SELECT 1 AS v; DROP TABLE precious", values: [{column: v, type: gauge}]}
-  - {name: w_escape, help: W., query: "COMMIT; DROP TABLE precious", values: [{column: v, type: gauge}]}
-  - {name: w_setting, help: W., query: "SELECT set_config('transaction_read_only', 'off', true) AS v", values: [{column: v, type: gauge}]}
+  - {name: w_multi, help: W., query: "SELECT 1 AS v; DROP TABLE precious", allow_unsafe: [DROP], values: [{column: v, type: gauge}]}
+  - {name: w_escape, help: W., query: "COMMIT; DROP TABLE precious", allow_unsafe: [COMMIT, DROP], values: [{column: v, type: gauge}]}
+  - {name: w_setting, help: W., query: "SELECT set_config('transaction_read_only', 'off', true) AS v", allow_unsafe: [set_config], values: [{column: v, type: gauge}]}
 )yaml");
   const auto body = ScrapeBody(*exporter);
   for (const char* name : {"w_insert", "w_cte", "w_multi", "w_escape", "w_setting"}) {

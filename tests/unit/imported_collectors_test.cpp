@@ -634,5 +634,58 @@ TEST(ImportedSeries, TimestampsAreUnixSeconds) {
                           "pg_postmaster_start_time_seconds{server=\"db:5432\"} 1795456517.25"));
 }
 
+TEST(ImportedCollectors, DeniedCallsAreRefusedWithTheWayOut) {
+  // postgres_exporter's format has no allow_unsafe: the way out is pgtally's format.
+  const auto postgres_exporter = ParseCollectorFile(
+      "pg_locked:\n  query: |\n    SELECT 1 AS v FROM pg_advisory_lock(7)\n  master: true\n"
+      "  metrics:\n    - v: {usage: GAUGE, description: V.}\n",
+      "pe.yaml", CollectorFormat::kPostgresExporter);
+  ASSERT_EQ(postgres_exporter.errors.size(), 1u);
+  EXPECT_EQ(postgres_exporter.errors[0].ToString(),
+            "pe.yaml:3:24: collector \"pg_locked\": pg_advisory_lock() takes or releases an "
+            "advisory lock; a session lock outlives the scrape, which is not monitoring; remove "
+            "it; if the collector really must, write it in pgtally's format (docs/importing.md) "
+            "with allow_unsafe: [pg_advisory_lock]");
+  // Each runonserver range is a variant of the same text: reported once.
+  const auto ranges = ParseCollectorFile(
+      "pg_x:\n  query: \"SELECT 1 AS v FROM dblink_exec('x')\"\n  runonserver: \">=10.0.0 "
+      "<13.0.0 || >=14.0.0\"\n  metrics:\n    - v: {usage: GAUGE, description: V.}\n",
+      "pe.yaml", CollectorFormat::kPostgresExporter);
+  ASSERT_EQ(ranges.errors.size(), 1u);
+  EXPECT_THAT(ranges.errors[0].ToString(),
+              HasSubstr("pe.yaml:2:30: collector \"pg_x\": dblink_exec()"));
+  const auto pg_exporter = ParseCollectorFile(
+      "b:\n  name: t\n  query: COPY t TO PROGRAM 'rm -rf /'\n  metrics:\n"
+      "    - v: {usage: GAUGE, scale: 1}\n",
+      "px.yaml", CollectorFormat::kPgExporter);
+  ASSERT_EQ(pg_exporter.errors.size(), 1u);
+  EXPECT_THAT(pg_exporter.errors[0].ToString(), HasSubstr("px.yaml:3:10: collector \"b\": COPY "));
+}
+
+TEST(ImportedCollectors, ASpoofedPgUpIsRefused) {
+  // Namespace "pg" and column "up": a second pg_up beside pgtally's own.
+  const auto loaded = ParseCollectorFile(
+      "pg:\n  query: SELECT 1 AS up\n  metrics:\n    - up: {usage: GAUGE, description: Up.}\n",
+      "pe.yaml", CollectorFormat::kPostgresExporter);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0].ToString(),
+            "pe.yaml:4:7: collector \"pg\": metric name \"pg_up\" is reserved for pgtally's own "
+            "metrics (pg_up and every pgtally_*); choose another name");
+  // And pg_exporter's rename to it.
+  EXPECT_THAT(AllErrors(ParseCollectorFile("pg:\n  name: pg\n  query: SELECT 1 AS v\n  metrics:\n"
+                                           "    - v: {usage: GAUGE, rename: up}\n",
+                                           "px.yaml", CollectorFormat::kPgExporter)),
+              HasSubstr("metric name \"pg_up\" is reserved"));
+}
+
+TEST(ImportedCollectors, AHistogramsSeriesClashWithAnotherColumn) {
+  // postgres_exporter's HISTOGRAM "latency" writes pg_q_latency_count; a GAUGE of that name too.
+  EXPECT_THAT(AllErrors(ParseCollectorFile("pg_q:\n  query: SELECT 1\n  metrics:\n"
+                                           "    - latency: {usage: HISTOGRAM, description: L.}\n"
+                                           "    - latency_count: {usage: GAUGE, description: C.}\n",
+                                           "pe.yaml", CollectorFormat::kPostgresExporter)),
+              HasSubstr("metric \"pg_q_latency_count\" clashes with histogram \"pg_q_latency\""));
+}
+
 }  // namespace
 }  // namespace pgtally

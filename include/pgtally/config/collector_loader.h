@@ -19,7 +19,7 @@ inline constexpr auto kCollectorFileKeys =
 inline constexpr auto kCollectorKeys = std::to_array<std::string_view>(
     {"name", "help", "query", "queries", "scope", "role", "min_version", "max_version", "timeout",
      "optional", "cache_ttl", "max_series", "labels", "values", "parameters", "omitted_rows_column",
-     "target_type", "target_label", "legacy_names"});
+     "target_type", "target_label", "legacy_names", "allow_unsafe"});
 inline constexpr auto kQueryVariantKeys =
     std::to_array<std::string_view>({"query", "min_version", "max_version"});
 inline constexpr auto kLabelKeys = std::to_array<std::string_view>({"column", "name"});
@@ -64,9 +64,12 @@ Diagnostics ApplyParameterOverrides(std::vector<CollectorSpec>& collectors,
 Diagnostics ApplyCacheTtlOverrides(std::vector<CollectorSpec>& collectors,
                                    const std::vector<CacheTtlOverride>& overrides);
 
-// Appends an error for every collector name that is defined twice, and every metric defined by
-// two collectors that can run on the same server (of two variants of a query for different
-// versions or roles, as pg_exporter files have, only one ever runs).
+// Appends an error for every collector name that is defined twice, and every metric name that
+// two values could both write on the same server (of two variants of a query for different
+// versions or roles, as pg_exporter files have, only one ever runs): the same family twice, or a
+// family named like a histogram's series (x_bucket, x_sum, x_count beside a histogram x). With
+// the checks of each file alone (no pg_up or pgtally_* name, no "le" label beside a histogram),
+// the exposition is valid by construction, across files.
 // Only clashes that involve collectors from index `from` on are reported (the ones before were
 // checked already).
 void CheckUniqueNames(const std::vector<CollectorSpec>& collectors, Diagnostics& errors,

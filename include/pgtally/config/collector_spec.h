@@ -125,6 +125,9 @@ struct CollectorSpec {
   std::string target_label;
   // Metric names kept as another exporter chose them: counters need not end in _total.
   bool legacy_names = false;
+  // The denied calls and statements (docs/security.md) the collector's query may use, each by
+  // its name: a function in lower case, a statement keyword in upper case.
+  std::vector<std::string> allow_unsafe;
   SourceLocation location;
 
   // The query to run on a server of this version, or nullptr when the collector does not apply.
