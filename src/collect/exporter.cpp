@@ -13,7 +13,7 @@ namespace {
 
 // A request waits this much past its budget for the scrape to be written: the budget already
 // leaves a margin before the scraper's own timeout (see ScrapeBudget).
-constexpr Millis kAnswerGrace{200};
+constexpr Millis kAnswerGrace{100};
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
